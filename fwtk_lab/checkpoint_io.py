@@ -1,0 +1,39 @@
+"""Checkpoints written atomically: a crash mid-save leaves the previous file, never a truncated one."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from fwtk_lab.files import atomic_write_bytes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated or not a Lightning checkpoint."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        buf = io.BytesIO()
+        torch.save(checkpoint, buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return load(path, map_location)
+
+
+def load(path, map_location: Any = "cpu") -> dict[str, Any]:
+    """torch.load with one clear message for a missing, truncated or foreign file."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give ckpt_path=<run dir>/checkpoints/<file>.ckpt")
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=False)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); it is truncated or not a checkpoint") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise CheckpointError(f"checkpoint {str(p)!r} is not an fwtk_lab Lightning checkpoint (no state_dict/hyper_parameters)")
+    return ckpt

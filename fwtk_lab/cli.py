@@ -1,0 +1,49 @@
+"""What every entry point shares: one clear line for bad input, the config tree, seeding and threads."""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Callable
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from fwtk_lab.checkpoint_io import CheckpointError
+from fwtk_lab.config import ConfigError
+from fwtk_lab.corpus import CorpusError
+from fwtk_lab.fonts import FontError
+from fwtk_lab.slicer import SlicerError
+from fwtk_lab.store import CacheError
+
+log = logging.getLogger("fwtk_lab")
+USER_ERRORS = (ConfigError, CorpusError, FontError, SlicerError, CacheError, CheckpointError,
+               OmegaConfBaseException, ValueError, FileNotFoundError)
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Bad input ends the program with one `error: ...` line on stderr and exit status 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def print_config(cfg: DictConfig) -> None:
+    """The composed config as a rich tree, one branch per group."""
+    from rich import print as rprint
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("config", guide_style="dim")
+    for key, value in cfg.items():
+        branch = tree.add(str(key))
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, (DictConfig,)) or OmegaConf.is_list(value) else str(value)
+        branch.add(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+    rprint(tree)

@@ -1,0 +1,127 @@
+"""Fonts, one class each: names of the embedded set (matplotlib's text faces) or paths/globs of font files."""
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+from PIL import Image, ImageDraw, ImageFont
+
+# The text faces that matplotlib ships (all draw printable ASCII); the file stem is the name.
+EMBEDDED = (
+    "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
+    "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
+    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique", "DejaVuSansMono-BoldOblique",
+    "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic", "STIXGeneralBolIta",
+    "cmr10", "cmb10", "cmss10", "cmti10", "cmtt10",
+)
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".pfa", ".woff", ".woff2")
+PROBE_TEXT = "".join(chr(c) for c in range(33, 127))  # every printable ASCII glyph but space
+REGULAR_STYLES = {"regular", "book", "roman", "normal", "medium", ""}
+
+
+class FontError(ValueError):
+    """A font that cannot be used, with its path named."""
+
+
+@dataclass(frozen=True)
+class Font:
+    name: str  # class name, from the font's own family and style
+    path: str
+    sha256: str
+
+
+def embedded_dir() -> Path:
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def load(path: str, size: int) -> ImageFont.FreeTypeFont:
+    """A FreeType font with the basic layout engine (same pixels whether or not libraqm is installed)."""
+    return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
+
+
+def resolve_paths(specs: list[str]) -> list[str]:
+    """Embedded names, file paths and globs -> font file paths, in the order given."""
+    if not specs:
+        raise FontError(f"dataset.fonts is empty; give embedded names ({', '.join(EMBEDDED)}) or font file paths/globs")
+    paths: list[str] = []
+    for spec in specs:
+        spec = str(spec)
+        if spec in EMBEDDED:
+            paths.append(str(embedded_dir() / f"{spec}.ttf"))
+        elif any(ch in spec for ch in "*?["):
+            found = sorted(p for p in glob.glob(str(Path(spec).expanduser())) if p.lower().endswith(FONT_SUFFIXES))
+            if not found:
+                raise FontError(f"font glob {spec!r} matches no font file ({', '.join(FONT_SUFFIXES)})")
+            paths += found
+        elif Path(spec).expanduser().is_file():
+            paths.append(str(Path(spec).expanduser().resolve()))
+        else:
+            raise FontError(
+                f"font {spec!r} is neither an embedded font nor an existing file; "
+                f"embedded fonts: {', '.join(EMBEDDED)}; or give a path or glob of TTF/OTF/Type 1 files"
+            )
+    return paths
+
+
+def glyph_bitmaps(font: ImageFont.FreeTypeFont, chars: str) -> dict[str, bytes]:
+    """Each character drawn alone on a fixed canvas, as raw bytes (equal bytes = same glyph)."""
+    out = {}
+    for ch in chars:
+        img = Image.new("L", (font.size * 3, font.size * 2))
+        ImageDraw.Draw(img).text((font.size // 2, 0), ch, fill=255, font=font)
+        out[ch] = img.tobytes()
+    return out
+
+
+def check_draws(path: str, font: ImageFont.FreeTypeFont, chars: str = PROBE_TEXT) -> None:
+    """Reject a font that renders the probe empty or draws missing-glyph boxes for some of it."""
+    img = Image.new("L", (int(font.getlength(chars)) + 8, font.size * 2))
+    ImageDraw.Draw(img).text((4, 0), chars, fill=255, font=font)
+    if img.getbbox() is None:
+        raise FontError(f"font {path!r} renders the probe text empty")
+    glyphs = glyph_bitmaps(font, chars)
+    notdef = glyph_bitmaps(font, "\U0010fffd")["\U0010fffd"]  # a code point no text font maps
+    empty = [ch for ch, g in glyphs.items() if not any(g)]
+    boxed = [ch for ch, g in glyphs.items() if g == notdef and any(notdef)]
+    by_bitmap: dict[bytes, list[str]] = {}
+    for ch, g in glyphs.items():
+        by_bitmap.setdefault(g, []).append(ch)
+    boxed += [ch for same in by_bitmap.values() if len(same) >= 4 for ch in same]  # one box drawn for many
+    bad = sorted(set(empty) | set(boxed))
+    if bad:
+        raise FontError(
+            f"font {path!r} cannot draw {''.join(bad)!r} (missing glyphs); "
+            f"a font must draw every printable ASCII character"
+        )
+
+
+def class_name(font: ImageFont.FreeTypeFont) -> str:
+    family, style = font.getname()
+    family, style = (family or "").strip(), (style or "").strip()
+    return family if style.lower() in REGULAR_STYLES else f"{family} {style}"
+
+
+def resolve(specs: list[str]) -> list[Font]:
+    """Load, check and name every font; an unusable or duplicated font is an error naming its path."""
+    fonts: list[Font] = []
+    by_hash: dict[str, str] = {}
+    for path in resolve_paths(list(specs)):
+        try:
+            data = Path(path).read_bytes()
+            ft = load(path, 16)
+        except OSError as e:
+            raise FontError(f"font {path!r} does not load ({e}); give a TrueType, OpenType or Type 1 file FreeType reads") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in by_hash:
+            raise FontError(f"font {path!r} has the same bytes as {by_hash[digest]!r}; each class needs a distinct font")
+        by_hash[digest] = path
+        check_draws(path, ft)
+        fonts.append(Font(name=class_name(ft), path=path, sha256=digest))
+    names = [f.name for f in fonts]
+    for i, f in enumerate(fonts):  # distinct files with the same family/style name: keep them apart
+        if names.count(f.name) > 1:
+            fonts[i] = Font(name=f"{f.name} ({Path(f.path).stem})", path=f.path, sha256=f.sha256)
+    return fonts

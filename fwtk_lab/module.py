@@ -1,0 +1,142 @@
+"""The LightningModule: slicer -> encoder -> logits, cross-entropy, torchmetrics, figures for TensorBoard."""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from torchmetrics import MeanMetric, MetricCollection, SumMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+STAGES = ("train", "val", "test")
+
+
+def key(stage: str) -> str:
+    """ModuleDict key of a stage ("train" itself would clash with nn.Module.train)."""
+    return stage.upper()
+
+
+def build_encoder(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Module:
+    """Instantiate `conf/model/*.yaml`; a bad key or value fails with the model's own message."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return instantiate(model_cfg, num_classes=num_classes, input_shape=tuple(input_shape))
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise ValueError(f"model {model_cfg.get('_target_')}: {cause}") from None
+
+
+class FontClassifier(pl.LightningModule):
+    """Built from the run's resolved config (kept in the checkpoint), the class names and the image shape."""
+
+    def __init__(self, cfg: dict, classes: list[str], image_shape: tuple[int, int]):
+        super().__init__()
+        self.save_hyperparameters(logger=False)  # hparams go to TensorBoard once, with final metrics
+        self.cfg = OmegaConf.create(cfg)
+        self.classes = list(classes)
+        h, w = image_shape
+        self.slicer = instantiate(self.cfg.slicer)
+        model_cls_takes_blocks = _takes_blocks(self.cfg.model)
+        if model_cls_takes_blocks and not self.slicer.takes_blocks:
+            raise ValueError(f"model {self.cfg.model._target_} reads blocks: use slicer=blocks, not slicer=none")
+        input_shape = self.slicer.block_shape(h, w) if model_cls_takes_blocks else (1, h, w)
+        self.encoder = build_encoder(self.cfg.model, len(self.classes), input_shape)
+        n = len(self.classes)
+        self.metrics = torch.nn.ModuleDict({
+            key(stage): MetricCollection({"acc": MulticlassAccuracy(n, average="micro")}, prefix=f"{stage}/")
+            for stage in STAGES
+        })
+        self.losses = torch.nn.ModuleDict({key(stage): MeanMetric() for stage in STAGES})
+        self.per_font = torch.nn.ModuleDict({key(s): MulticlassAccuracy(n, average=None) for s in ("val", "test")})
+        self.confusion = MulticlassConfusionMatrix(n)
+        self.test_nll = SumMetric().set_dtype(torch.float64)  # summed negative log-likelihood, for the AIC
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.encoder.parameters())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes)."""
+        x = self.slicer(images) if self.encoder.takes_blocks else images
+        return self.encoder(x)
+
+    def step(self, batch, stage: str) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels)
+        self.losses[key(stage)].update(loss.detach(), weight=labels.numel())
+        self.metrics[key(stage)].update(logits.detach(), labels)
+        if key(stage) in self.per_font:
+            self.per_font[key(stage)].update(logits.detach(), labels)
+        if stage == "test":
+            self.confusion.update(logits.detach(), labels)
+            self.test_nll.update(F.cross_entropy(logits.detach().double(), labels, reduction="sum"))
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self.step(batch, "train")
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self.step(batch, "test")
+
+    def end_epoch(self, stage: str) -> None:
+        self.log(f"{stage}/loss", self.losses[key(stage)].compute(), prog_bar=stage != "train")
+        self.log_dict(self.metrics[key(stage)].compute(), prog_bar=True)
+        self.losses[key(stage)].reset()
+        self.metrics[key(stage)].reset()
+        if key(stage) in self.per_font:
+            for name, acc in zip(self.classes, self.per_font[key(stage)].compute()):
+                self.log(f"{stage}/acc_font/{name}", acc)
+            self.per_font[key(stage)].reset()
+
+    def on_train_epoch_end(self) -> None:
+        self.end_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.end_epoch("val")
+        else:
+            for m in (self.losses["VAL"], self.metrics["VAL"], self.per_font["VAL"]):
+                m.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion.reset()
+        self.test_nll.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self.end_epoch("test")
+        k = self.num_parameters
+        nll = float(self.test_nll.compute())
+        self.log("test/params", float(k))
+        self.log("test/nll_sum", nll)
+        self.log("test/aic", 2 * k + 2 * nll)  # AIC = 2k - 2 ln L, ln L summed over the test split
+
+    def confusion_matrix(self) -> torch.Tensor:
+        return self.confusion.compute().cpu()
+
+    def configure_optimizers(self) -> dict:
+        optimizer = instantiate(self.cfg.optimizer)(params=self.parameters())
+        sched_cfg = self.cfg.get("scheduler")
+        if not sched_cfg or not sched_cfg.get("_target_"):
+            return {"optimizer": optimizer}
+        sched_cfg = OmegaConf.to_container(sched_cfg, resolve=True)
+        interval = sched_cfg.pop("interval", "epoch")
+        scheduler = instantiate(sched_cfg)(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+
+
+def _takes_blocks(model_cfg: DictConfig) -> bool:
+    """Whether the encoder class named by `_target_` reads the slicer's blocks (class attribute `takes_blocks`)."""
+    try:
+        cls = get_class(model_cfg._target_)
+    except (ImportError, ValueError) as e:
+        raise ValueError(f"model._target_={model_cfg._target_!r} cannot be imported ({e})") from None
+    return bool(getattr(cls, "takes_blocks", False))
+
