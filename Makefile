@@ -1,0 +1,38 @@
+# fwtk_lab: `make train` (installs, then trains on the embedded default), `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fwtk-installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test data tensorboard clean
+
+help: ## List the targets
+	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv (torch 2.13.0 first if none), install fwtk_lab editable with [dev,sweep,h5]
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev,sweep,h5]"
+	@touch $(STAMP)
+
+train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts) and test the best checkpoint
+	$(PY) -m fwtk_lab.train $(ARGS)
+
+test: install ## Run the test suite (tiny generated datasets, CPU only)
+	$(PY) -m pytest -q tests $(ARGS)
+
+data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
+	$(PY) -m fwtk_lab.data $(ARGS)
+
+tensorboard: install ## Serve TensorBoard on the runs in outputs/
+	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)
+
+clean: ## Remove caches and Python bytecode (keeps .venv, data/ and outputs/: runs are never deleted)
+	rm -rf .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,66 @@
+"""Build or verify the dataset cache and summarise it: `python -m fwtk_lab.data` (`make data`)."""
+from __future__ import annotations
+
+import time
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from fwtk_lab import figures, splits
+from fwtk_lab.cli import friendly_errors
+from fwtk_lab.config import CONF_DIR, validate
+from fwtk_lab.dataset import prepare
+
+
+def summarise(cfg: DictConfig) -> dict:
+    """Build (or open and verify) the cache; print counts per font and split; write the sample sheet."""
+    t0 = time.perf_counter()
+    store = prepare(cfg.dataset, cfg.paths.data_dir)
+    seconds = time.perf_counter() - t0
+    m = store.manifest
+    codes = splits.assign(store.num_phrases, dict(cfg.dataset.split), cfg.dataset.split.seed)
+    rows = splits.indices(store.phrase_ids, codes)
+    labels = np.asarray(store.labels)
+
+    table = Table(title=f"{m['name']}: {store.root}")
+    table.add_column("font")
+    table.add_column("size", justify="right")
+    for split in splits.SPLITS:
+        table.add_column(split, justify="right")
+    table.add_column("images", justify="right")
+    sizes = m.get("font_sizes") or [""] * len(store.classes)
+    for k, name in enumerate(store.classes):
+        per_split = [int((labels[rows[s]] == k).sum()) for s in splits.SPLITS]
+        table.add_row(name, str(sizes[k]), *map(str, per_split), str(int((labels == k).sum())))
+    table.add_row("all", "", *(str(len(rows[s])) for s in splits.SPLITS), str(len(labels)), style="bold")
+    console = Console()
+    console.print(table)
+
+    n = len(labels)
+    total_bytes = sum(f["bytes"] for f in m["files"].values())
+    built = m.get("build_seconds")
+    console.print(f"phrases {store.num_phrases} (corpus lines kept before dedup: {m.get('corpus_lines_kept', '-')}), "
+                  f"images {n} of {tuple(store.images.shape[1:])} uint8, {total_bytes / 2**20:.1f} MiB on disk")
+    if built:
+        console.print(f"build time {built:.1f} s ({n / built:,.0f} images/s); this call {seconds:.1f} s "
+                      f"({'opened and verified the cache' if seconds < built / 2 else 'built it'})")
+    sheet = store.root / "sample_sheet.png"
+    figures.save_png(figures.sample_sheet(store.images, store.labels, store.phrase_ids, store.classes,
+                                          phrase=int(cfg.sample_phrase) % store.num_phrases,
+                                          phrases=store.phrases()), sheet)
+    console.print(f"sample sheet {sheet}")
+    return {"root": str(store.root), "images": n, "build_seconds": built, "seconds": seconds}
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="data")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    validate(cfg)
+    summarise(cfg)
+
+
+if __name__ == "__main__":
+    main()

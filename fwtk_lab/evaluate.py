@@ -1,0 +1,65 @@
+"""Test a checkpoint on its run's test split: `python -m fwtk_lab.evaluate ckpt_path=...`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from fwtk_lab import checkpoint_io, figures, threads
+from fwtk_lab.cli import friendly_errors
+from fwtk_lab.config import CONF_DIR, validate
+from fwtk_lab.datamodule import FontDataModule
+from fwtk_lab.files import atomic_write_json
+from fwtk_lab.module import FontClassifier
+
+
+def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "auto", out_dir: str | None = None) -> dict:
+    """Test metrics and confusion matrix of a checkpoint, on the dataset and split its run used."""
+    ckpt = checkpoint_io.load(ckpt_path)
+    run_cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
+    validate(run_cfg)
+    model = FontClassifier.load_from_checkpoint(ckpt_path, map_location="cpu")
+    dm = FontDataModule(run_cfg.dataset, run_cfg.data, data_dir or run_cfg.paths.data_dir, seed=run_cfg.seed)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         precision=run_cfg.trainer.precision)
+    tested = trainer.test(model, datamodule=dm, verbose=False)[0]
+    cm = model.confusion_matrix().numpy()
+    result = {"checkpoint": str(Path(ckpt_path).resolve()), **{k: float(v) for k, v in tested.items()},
+              "classes": model.classes, "confusion_matrix": cm.astype(int).tolist()}
+    if out_dir:
+        atomic_write_json(Path(out_dir) / "metrics.json", result)
+        figures.save_png(figures.confusion(cm, model.classes), Path(out_dir) / "confusion_matrix.png")
+    return result
+
+
+def show(result: dict) -> None:
+    console = Console()
+    console.print(f"checkpoint {result['checkpoint']}")
+    console.print(f"test accuracy {result['test/acc']:.4f}  loss {result['test/loss']:.4f}  "
+                  f"AIC {result['test/aic']:.1f}  parameters {int(result['test/params'])}")
+    table = Table(title="confusion matrix (rows: true font, columns: predicted)")
+    table.add_column("true \\ predicted")
+    for name in result["classes"]:
+        table.add_column(name, justify="right")
+    table.add_column("acc", justify="right")
+    for name, row in zip(result["classes"], result["confusion_matrix"]):
+        table.add_row(name, *map(str, row), f"{result.get(f'test/acc_font/{name}', 0):.3f}")
+    console.print(table)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    threads.configure(cfg.threads)
+    result = evaluate(cfg.ckpt_path, cfg.data_dir, cfg.accelerator, out_dir=cfg.paths.run_dir)
+    show(result)
+    Console().print(f"written {Path(cfg.paths.run_dir) / 'metrics.json'}")
+
+
+if __name__ == "__main__":
+    main()
