@@ -52,14 +52,22 @@ class EpochBatchSampler(Sampler):
             return np.arange(self.n)
         return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
 
+    def per_rank(self) -> int:
+        """Positions each rank gets: the order is padded (from its start) so every rank has as many."""
+        return -(-self.n // self.world_size)
+
     def __iter__(self):
-        mine = self.order()[self.rank::self.world_size]
+        order = self.order()
+        pad = self.per_rank() * self.world_size - self.n
+        if pad:
+            order = np.concatenate([order, np.resize(order, pad)])
+        mine = order[self.rank::self.world_size]
         stop = len(mine) - len(mine) % self.batch_size if self.drop_last else len(mine)
         for start in range(0, stop, self.batch_size):
             yield mine[start:start + self.batch_size]
 
     def __len__(self) -> int:
-        mine = len(range(self.rank, self.n, self.world_size))
+        mine = self.per_rank()
         return mine // self.batch_size if self.drop_last else -(-mine // self.batch_size)
 
 

@@ -13,6 +13,7 @@ def assign(num_phrases: int, fractions: dict[str, float], seed: int) -> np.ndarr
         raise ValueError(f"dataset.split fractions {dict(zip(SPLITS, fr.tolist()))} must be >= 0 and sum to 1")
     order = np.random.default_rng(seed).permutation(num_phrases)
     bounds = np.round(np.cumsum(fr) * num_phrases).astype(int)
+    bounds[-1] = num_phrases  # every phrase gets a split, whatever the rounding
     codes = np.empty(num_phrases, dtype=np.int8)
     start = 0
     for k, stop in enumerate(bounds):

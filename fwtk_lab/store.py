@@ -115,10 +115,23 @@ def quarantine(root: Path) -> Path:
     return dest
 
 
+def remove_orphans(final: Path) -> None:
+    """Delete temporary build directories of `final` left by processes that no longer run (killed builds)."""
+    for tmp in final.parent.glob(f".tmp-{final.name}-*"):
+        try:
+            pid = int(tmp.name[len(f".tmp-{final.name}-"):].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass
+
+
 @contextmanager
 def staging(final: Path) -> Iterator[Path]:
     """A fresh temporary directory beside `final`, renamed to `final` if the block succeeds, removed if not."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(final)
     tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     tmp.mkdir()
     try:

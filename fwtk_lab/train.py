@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import hydra
@@ -24,6 +25,8 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Trainer of the config with its loggers, callbacks and the atomic checkpoint plugin."""
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and c.get("_target_")]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and c.get("_target_")]
+    if not loggers:  # logger=none: a learning-rate monitor has nowhere to write (Lightning refuses it)
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
 
 
@@ -70,13 +73,17 @@ def train(cfg: DictConfig) -> dict:
     ckpt_path = cfg.ckpt_path
     if ckpt_path == "last":
         ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
+    t0 = time.perf_counter()
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    fit_seconds = time.perf_counter() - t0
 
     ckpt_cb = trainer.checkpoint_callback
     chosen = None
     if ckpt_cb is not None:
         chosen = ckpt_cb.best_model_path if cfg.test_ckpt == "best" else ckpt_cb.last_model_path
+    t0 = time.perf_counter()
     tested = trainer.test(model, datamodule=dm, ckpt_path=chosen or None)[0]
+    test_seconds = time.perf_counter() - t0
 
     val_best = float(ckpt_cb.best_model_score) if ckpt_cb is not None and ckpt_cb.best_model_score is not None else None
     metrics = {
@@ -84,6 +91,7 @@ def train(cfg: DictConfig) -> dict:
         "test/nll_sum": tested["test/nll_sum"], "val/acc_best": val_best,
         "val/acc": _scalar(trainer.callback_metrics.get("val/acc")),
         "params": model.num_parameters, "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+        "fit_seconds": round(fit_seconds, 2), "test_seconds": round(test_seconds, 2), "threads": n_threads,
         "test_checkpoint": chosen or "(weights at the end of training)",
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
         "classes": dm.classes, "dataset": str(dm.store.root),

@@ -340,9 +340,6 @@ def test_splits_bad_fractions(bad):
         splits.assign(10, bad, seed=0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "splits.assign accepts fractions whose sum is only np.isclose to 1 (e.g. 0.99999) but stops at "
-    "round(cumsum * n) < n, leaving the last phrases with uninitialised np.empty codes"))
 def test_splits_every_phrase_gets_a_split(monkeypatch):
     real_empty = np.empty
 
@@ -434,6 +431,7 @@ def test_build_killed_midway_is_not_used(tiny_store, tmp_path):
             store.verify(p)
     s = dataset.prepare(dataset_cfg(), data)
     assert s.root == final and (final / store.MANIFEST).is_file()
+    assert [p.name for p in data.iterdir()] == [final.name]  # the dead build's directory was cleaned up
     assert np.array_equal(np.asarray(s.images), np.asarray(tiny_store.images))
     store.verify(final)
 
@@ -643,15 +641,11 @@ def test_sampler_shards_cover_everything():
         batches = list(s)
         assert len(batches) == len(s) and all(len(b) <= bs for b in batches)
         seen += np.concatenate(batches).tolist()
-    assert sorted(seen) == list(range(n))
+    assert set(seen) == set(range(n)) and len(seen) == 3 * 17  # padded from the start: 50 -> 51
     s = EpochBatchSampler(n, bs, False, seed=0, drop_last=True)
     assert [b.tolist() for b in s][0] == [0, 1, 2, 3] and len(list(s)) == len(s) == n // bs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EpochBatchSampler shards order()[rank::world_size] without padding, so ranks can get different "
-    "numbers of batches (n=10, world_size=3, batch_size=1: 4, 3, 3); under DDP the ranks then run "
-    "different numbers of steps and the gradient all-reduce hangs"))
 def test_sampler_ranks_get_equal_batch_counts():
     for n in range(1, 30):
         for world in (2, 3, 4):

@@ -1,0 +1,197 @@
+"""`python -m fwtk_lab.predict`: font probabilities for real images of one line of text."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from omegaconf import OmegaConf
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import TINY, TINY_FONTS, compose_train, run_cli
+from fwtk_lab.fonts import embedded_dir
+from fwtk_lab.module import FontClassifier
+from fwtk_lab.predict import normalize_argv, predict, prepare_image, read_image
+
+PHRASE = "Shall I compare thee"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, data_dir) -> Path:
+    """last.ckpt of one real `python -m fwtk_lab.train` run (cnn_rnn_small, 1 epoch, no logger)."""
+    tmp = tmp_path_factory.mktemp("predict_train")
+    args = [*TINY, "model=cnn_rnn_small", "trainer.max_epochs=1", f"paths.data_dir={data_dir}",
+            f"paths.output_dir={tmp / 'out'}", f"hydra.run.dir={tmp / 'run'}", "logger=none"]
+    proc = run_cli("fwtk_lab.train", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = tmp / "run" / "checkpoints" / "last.ckpt"
+    assert path.is_file(), sorted(p.name for p in (tmp / "run").rglob("*"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """A 300x64 dark-on-light colour PNG (DejaVuSerif, size 40, a space in its name) and a 16x96 white-on-black PNG."""
+    d = tmp_path_factory.mktemp("predict_images")
+    serif = ImageFont.truetype(str(embedded_dir() / "DejaVuSerif.ttf"), 40)
+    dark = Image.new("RGB", (300, 64), (240, 236, 225))
+    ImageDraw.Draw(dark).text((8, 6), PHRASE, fill=(25, 20, 70), font=serif)
+    sans = ImageFont.truetype(str(embedded_dir() / "DejaVuSans.ttf"), 14)
+    light = Image.new("L", (96, 16))
+    ImageDraw.Draw(light).text((2, 0), "thee to a day", fill=255, font=sans)
+    out = {"dark": d / "dark on light.png", "light": d / "white.png"}
+    dark.save(out["dark"])
+    light.save(out["light"])
+    return out
+
+
+def classes_of(ckpt: Path) -> list[str]:
+    return list(torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]["classes"])
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def test_json_probabilities_over_the_model_classes(ckpt, images, tmp_path):
+    proc = run_cli("fwtk_lab.predict", f"ckpt_path={ckpt}", f"image={images['dark']}", f"image={images['light']}",
+                   "format=json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)  # stdout holds the JSON object and nothing else
+    classes = classes_of(ckpt)
+    assert len(classes) == len(TINY_FONTS)
+    assert out["classes"] == classes
+    assert [p["image"] for p in out["predictions"]] == [str(images["dark"]), str(images["light"])]
+    for pred in out["predictions"]:
+        probs = pred["probabilities"]
+        assert sorted(probs) == sorted(classes)
+        assert abs(sum(probs.values()) - 1) < 1e-4
+        assert all(0 <= p <= 1 for p in probs.values())
+        assert pred["top"] == max(probs, key=probs.get)
+        h, w = pred["input_shape"]
+        assert h == 16 and w % 8 == 0 and w >= 8
+    assert list(tmp_path.iterdir()) == [], "predict must write no files (no outputs/, .hydra/ or log)"
+
+
+def test_table_lists_every_class_and_the_image(ckpt, images):
+    proc = run_cli("fwtk_lab.predict", f"ckpt_path={ckpt}", f"image=[{images['light']}]", "top_k=null")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert str(images["light"]) in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line.strip()[:1].isdigit()]
+    for name in classes_of(ckpt):
+        assert name in proc.stdout
+    assert [r[0] for r in rows] == [str(i) for i in range(1, len(classes_of(ckpt)) + 1)]
+    probs = [float(r[-1]) for r in rows]
+    assert probs == sorted(probs, reverse=True)
+
+
+@pytest.mark.parametrize("kind", ["missing", "text"])
+def test_unreadable_image_is_one_error_line(ckpt, tmp_path, kind):
+    bad = tmp_path / "x.png"
+    if kind == "text":
+        bad.write_text("not an image\n")
+    proc = run_cli("fwtk_lab.predict", f"ckpt_path={ckpt}", f"image={bad}")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert str(bad) in lines[0] and "PNG" in lines[0]
+    assert proc.stdout == ""
+
+
+def test_missing_checkpoint_is_one_error_line(images, tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    proc = run_cli("fwtk_lab.predict", f"ckpt_path={missing}", f"image={images['light']}", "--json")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(missing) in lines[0], proc.stderr
+    assert proc.stdout == ""
+
+
+def test_repeated_image_arguments_become_one_list():
+    argv = normalize_argv(["prog", "image=a.png", "--json", "image=[b.png,c.png]", "top_k=1",
+                           "image=d e.png"])
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    images = [a for a in argv if a.startswith("image=")]
+    assert len(images) == 1 and "format=json" in argv and "top_k=1" in argv
+    assert OverridesParser.create().parse_overrides(images)[0].value() == ["a.png", "b.png", "c.png", "d e.png"]
+    assert normalize_argv(["prog", "image=a.png"]) == ["prog", "image=a.png"]
+
+
+# ---------------------------------------------------------------------------------------------- in process
+
+
+def test_flat_model_gets_its_trained_width(tmp_path, images):
+    """A flat (logreg) checkpoint: every image reaches the model exactly 16x64, and a blank one is an error."""
+    cfg = compose_train(["model=logreg", "slicer=none"], tmp_path)
+    classes = ["A", "B", "C"]
+    model = FontClassifier(OmegaConf.to_container(cfg, resolve=True), classes, (16, 64))
+    path = tmp_path / "flat.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                "pytorch-lightning_version": pl.__version__}, path)
+    out = predict(str(path), [str(images["dark"]), str(images["light"])])
+    assert [p["input_shape"] for p in out["predictions"]] == [[16, 64], [16, 64]]
+    assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in out["predictions"])
+    blank = tmp_path / "blank.png"
+    Image.new("L", (50, 20), 200).save(blank)
+    with pytest.raises(ValueError, match="blank.png"):
+        predict(str(path), [str(blank)])
+
+
+def test_dark_on_light_is_inverted_and_scaled(images):
+    img = read_image(images["dark"])
+    x = prepare_image(img, 16, None, 8)
+    assert x.dtype == torch.float32 and x.shape[:3] == (1, 1, 16)
+    assert x.min() >= 0 and x.max() <= 1
+    a = x[0, 0].numpy()
+    assert np.median(a) < 0.05  # background -> black
+    assert a.max() > 0.95  # ink -> white
+    assert min(a[0].max(), a[-1].max(), a[:, 0].max()) > 0.2  # cropped to the ink: it touches top, bottom, left
+    # same picture drawn white on black: the same input, up to resampling
+    y = prepare_image(Image.fromarray(255 - np.asarray(img.convert("L"))), 16, None, 8)
+    assert y.shape == x.shape and (y - x).abs().mean() < 0.02
+    # invert=true on white-on-black text leaves no ink brighter than the background
+    with pytest.raises(ValueError, match="no ink"):
+        prepare_image(Image.fromarray(255 - np.asarray(img.convert("L"))), 16, None, 8, invert=True)
+
+
+@pytest.mark.parametrize("size", [(20, 10), (300, 12), (1000, 40), (7, 3)])
+def test_flat_width_is_exactly_the_trained_width(size):
+    img = Image.new("L", size, 0)
+    ImageDraw.Draw(img).rectangle((1, 1, size[0] - 2, size[1] - 2), fill=255)
+    x = prepare_image(img, 16, 64, None)
+    assert tuple(x.shape) == (1, 1, 16, 64)
+    a = x[0, 0].numpy()
+    wide = (size[0] - 2) * 16 / (size[1] - 2) >= 64  # the ink box is the image less a 1 px margin
+    # narrow inputs are padded black on both sides (centred); wide ones are cut and fill every column
+    assert (a[:, [0, -1]].max() > 0.5) == wide
+    if not wide:
+        cols = np.flatnonzero(a.max(axis=0) > 0.5)
+        assert abs(cols[0] - (63 - cols[-1])) <= 1
+
+
+@pytest.mark.parametrize("block,stride", [(8, None), (8, 4), (6, None)])
+@pytest.mark.parametrize("width", [2, 50, 300])
+def test_block_width_is_a_multiple_of_the_block(block, stride, width):
+    img = Image.new("L", (width + 4, 20), 0)
+    ImageDraw.Draw(img).rectangle((2, 4, width + 1, 15), fill=255)  # ink box: width x 12
+    x = prepare_image(img, 16, None, block, "auto", stride=stride)
+    s = stride or block
+    w = x.shape[-1]
+    assert x.shape[-2] == 16 and w >= block and (w - block) % s == 0
+    scaled = max(1, round(width * 16 / 12))
+    assert scaled <= w < max(scaled, block) + s  # padded to the next fitting width, nothing cut
+    assert x[0, 0, :, :scaled].min() > 0.9 and (w == scaled or x[0, 0, :, scaled:].max() < 0.05)
+
+
+def test_transparent_and_blank_images():
+    rgba = Image.new("RGBA", (80, 30), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).rectangle((10, 5, 60, 20), fill=(0, 0, 0, 255))  # black ink on transparency
+    a = prepare_image(rgba, 16, None, 8)[0, 0]
+    assert a.max() > 0.95 and a[:, -1].max() < 0.05
+    with pytest.raises(ValueError, match="no ink"):
+        prepare_image(Image.new("RGB", (40, 12), (120, 120, 120)), 16, 64, None)
+    with pytest.raises(ValueError, match="invert"):
+        prepare_image(rgba, 16, 64, None, invert="sometimes")
