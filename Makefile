@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test data tensorboard clean
+.PHONY: help install train test data bench tensorboard clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
@@ -29,6 +29,10 @@ test: install ## Run the test suite (tiny generated datasets, CPU only)
 
 data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
 	$(PY) -m fwtk_lab.data $(ARGS)
+
+bench: install ## Throughput benchmarks (1 vs 2 torch threads); appends to experiments/threads_bench.md
+	$(PY) experiments/threads_bench.py cnn_rnn
+	$(PY) experiments/threads_bench.py rnn
 
 tensorboard: install ## Serve TensorBoard on the runs in outputs/
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)

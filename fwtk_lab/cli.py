@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import warnings
 from typing import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +18,10 @@ from fwtk_lab.slicer import SlicerError
 from fwtk_lab.store import CacheError
 
 log = logging.getLogger("fwtk_lab")
+
+# Known, harmless library noise (we do not count FLOPs; a Lightning/torch pytree deprecation).
+warnings.filterwarnings("ignore", message=".*flops_per_batch.*")
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 USER_ERRORS = (ConfigError, CorpusError, FontError, SlicerError, CacheError, CheckpointError,
                OmegaConfBaseException, ValueError, FileNotFoundError)
 

@@ -77,6 +77,7 @@ def train(cfg: DictConfig) -> dict:
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - t0
 
+    val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
     ckpt_cb = trainer.checkpoint_callback
     chosen = None
     if ckpt_cb is not None:
@@ -89,7 +90,7 @@ def train(cfg: DictConfig) -> dict:
     metrics = {
         "test/acc": tested["test/acc"], "test/loss": tested["test/loss"], "test/aic": tested["test/aic"],
         "test/nll_sum": tested["test/nll_sum"], "val/acc_best": val_best,
-        "val/acc": _scalar(trainer.callback_metrics.get("val/acc")),
+        "val/acc_last": val_last,
         "params": model.num_parameters, "epochs": trainer.current_epoch, "global_step": trainer.global_step,
         "fit_seconds": round(fit_seconds, 2), "test_seconds": round(test_seconds, 2), "threads": n_threads,
         "test_checkpoint": chosen or "(weights at the end of training)",
