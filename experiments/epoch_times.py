@@ -29,7 +29,7 @@ def main(extra: list[str]) -> None:
         print(rows[-1], flush=True)
     lines = [
         f"# One epoch of each model ({time.strftime('%Y-%m-%d')})", "",
-        f"Command: `.venv/bin/python experiments/epoch_times.py {' '.join(extra)}`".rstrip() + " "
+        f"Command: `{' '.join(['.venv/bin/python experiments/epoch_times.py', *extra])}` "
         "(default dataset var_jitter, 5 fonts, batch 128, Adam lr 3e-3, 1 torch thread, 2-core CPU).",
         "`fit s` covers the training epoch and its validation pass; `test s` the 176,875 test images.", "",
         "| model | params | fit s | test s | process wall s | test acc | val acc |",
