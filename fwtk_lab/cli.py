@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import warnings
 from typing import Callable
@@ -27,13 +28,18 @@ USER_ERRORS = (ConfigError, CorpusError, FontError, SlicerError, CacheError, Che
 
 
 def friendly_errors(fn: Callable) -> Callable:
-    """Bad input ends the program with one `error: ...` line on stderr and exit status 2 (no traceback)."""
+    """Bad input ends the program with one `error: ...` line on stderr and exit status 2 (no traceback).
+
+    HYDRA_FULL_ERROR=1 (Hydra's own switch) shows the traceback instead.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
 
