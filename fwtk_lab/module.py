@@ -38,10 +38,10 @@ class FontClassifier(pl.LightningModule):
         self.classes = list(classes)
         h, w = image_shape
         self.slicer = instantiate(self.cfg.slicer)
-        model_cls_takes_blocks = _takes_blocks(self.cfg.model)
-        if model_cls_takes_blocks and not self.slicer.takes_blocks:
+        takes_blocks = _takes_blocks(self.cfg.model)
+        if takes_blocks and not self.slicer.takes_blocks:
             raise ValueError(f"model {self.cfg.model._target_} reads blocks: use slicer=blocks, not slicer=none")
-        input_shape = self.slicer.block_shape(h, w) if model_cls_takes_blocks else (1, h, w)
+        input_shape = self.slicer.block_shape(h, w) if takes_blocks else (1, h, w)
         self.encoder = build_encoder(self.cfg.model, len(self.classes), input_shape)
         n = len(self.classes)
         self.metrics = torch.nn.ModuleDict({
