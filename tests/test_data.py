@@ -2,7 +2,6 @@
 import and the Lightning data module. Everything runs on tiny data (3 fonts, <= 200 phrases)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
