@@ -7,6 +7,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from fwtk_lab import figures
+from fwtk_lab.datamodule import BatchIndexed
 
 
 def batch_size(batch) -> int:
@@ -34,11 +35,11 @@ class TestFigures(pl.Callback):
         dm = trainer.datamodule
         if dm is not None and self.predictions > 0:
             rows = np.sort(dm.rows["test"][np.linspace(0, len(dm.rows["test"]) - 1, self.predictions).astype(int)])
-            images = torch.from_numpy(np.ascontiguousarray(dm.store.images[rows]))[:, None]
+            images, labels = BatchIndexed(dm.store, rows)[np.arange(len(rows))]
+            x, _ = dm.on_after_batch_transfer((images.to(pl_module.device), labels), 0)
             with torch.no_grad():
-                x = images.to(pl_module.device, torch.float32) / 255.0
                 pred = pl_module(x).argmax(1).cpu().numpy()
-            true = np.asarray(dm.store.labels[rows])
+            true = labels.numpy()
             tb.experiment.add_figure("test/predictions", figures.predictions(images.numpy(), true, pred, classes), step)
             sheet = figures.sample_sheet(dm.store.images, dm.store.labels, dm.store.phrase_ids, classes,
                                          phrase=int(dm.store.phrase_ids[rows[0]]), phrases=dm.store.phrases())

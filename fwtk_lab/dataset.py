@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fwtk_lab import corpus, fonts as fontlib, store
 from fwtk_lab.config import ConfigError, DatasetConfig
-from fwtk_lab.render import Recipe, Renderer, jitters
+from fwtk_lab.files import sha256_file
+from fwtk_lab.render import Recipe, Renderer, fitted_size, jitters
 
 log = logging.getLogger(__name__)
 CHUNK = 2048  # images per work item
@@ -124,7 +125,7 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
         return {
             "kind": "render", "name": cfg.name, "key": key, "recipe": recipe.__dict__, "seed": cfg.seed,
             "classes": [f.name for f in fonts], "fonts": [f.__dict__ for f in fonts],
-            "font_sizes": [Renderer(f.path, recipe).size for f in fonts],
+            "font_sizes": [fitted_size(f.path, recipe) for f in fonts],
             "num_phrases": len(phrases), "corpus_lines_kept": kept,
             "corpus": {"source": cfg.corpus.source, "path": cfg.corpus.path, "max_chars": cfg.max_chars,
                        "min_chars": cfg.min_chars, "max_phrases": cfg.max_phrases},
@@ -144,7 +145,6 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
     path = Path(cfg.path).expanduser()
     if not path.is_file():
         raise ConfigError(f"dataset.path={str(path)!r} does not exist")
-    from fwtk_lab.files import sha256_file
     key = cache_key({"kind": "h5", "sha256": sha256_file(path), "flipud": cfg.flipud})
     root = data_dir / f"{cfg.name}-{key}"
 
