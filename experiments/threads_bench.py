@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fwtk_lab.config import CONF_DIR
-from fwtk_lab.slicer import BlockSlicer
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.models.slicer import BlockSlicer
 
 HERE = Path(__file__).resolve().parent
 

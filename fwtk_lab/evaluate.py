@@ -9,12 +9,13 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from fwtk_lab import checkpoint_io, figures, threads
-from fwtk_lab.cli import friendly_errors
-from fwtk_lab.config import CONF_DIR, validate
-from fwtk_lab.datamodule import FontDataModule
-from fwtk_lab.files import atomic_write_json
-from fwtk_lab.module import FontClassifier
+from fwtk_lab.training import checkpoint_io, figures
+from fwtk_lab.core import threads
+from fwtk_lab.core.cli import friendly_errors
+from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.data.datamodule import FontDataModule
+from fwtk_lab.core.files import atomic_write_json
+from fwtk_lab.training.module import FontClassifier
 
 
 def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "auto", out_dir: str | None = None) -> dict:

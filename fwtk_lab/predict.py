@@ -23,10 +23,10 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fwtk_lab import threads
-from fwtk_lab.checkpoint_io import CheckpointError, load as load_checkpoint
-from fwtk_lab.cli import friendly_errors
-from fwtk_lab.config import CONF_DIR
+from fwtk_lab.core import threads
+from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkpoint
+from fwtk_lab.core.cli import friendly_errors
+from fwtk_lab.core.config import CONF_DIR
 
 ACCEPTED = "an image file Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
 INK_THRESHOLD = 0.25  # after inversion and contrast stretch: pixels above this are ink (crop box)
@@ -189,7 +189,7 @@ def prepare_image(
 
 def load_model(path: str | Path):
     """The FontClassifier of a checkpoint, on the CPU in eval mode; one CheckpointError for a bad file."""
-    from fwtk_lab.module import FontClassifier
+    from fwtk_lab.training.module import FontClassifier
 
     load_checkpoint(path)  # missing, truncated or foreign file: one clear message
     try:

@@ -10,13 +10,13 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fwtk_lab import threads
-from fwtk_lab.checkpoint_io import AtomicCheckpointIO
-from fwtk_lab.cli import friendly_errors, print_config
-from fwtk_lab.config import CONF_DIR, validate
-from fwtk_lab.datamodule import FontDataModule
-from fwtk_lab.files import atomic_write_json, atomic_write_text
-from fwtk_lab.module import FontClassifier
+from fwtk_lab.core import threads
+from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
+from fwtk_lab.core.cli import friendly_errors, print_config
+from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.data.datamodule import FontDataModule
+from fwtk_lab.core.files import atomic_write_json, atomic_write_text
+from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.train")
 

@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from fwtk_lab.config import CONF_DIR, DatasetConfig, validate
+from fwtk_lab.core.config import CONF_DIR, DatasetConfig, validate
 
 torch.set_num_threads(1)  # 2 shared cores: one busy-waiting thread per process is plenty
 
@@ -62,6 +62,6 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_store(data_dir):
     """The tiny var_jitter dataset, built once per session."""
-    from fwtk_lab.dataset import prepare
+    from fwtk_lab.data.dataset import prepare
 
     return prepare(dataset_cfg(), data_dir)

@@ -16,13 +16,13 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import TINY_FONTS, compose_train, dataset_cfg
-from fwtk_lab import corpus, dataset, fonts, render, splits, store
-from fwtk_lab.config import ConfigError
-from fwtk_lab.corpus import CorpusError
-from fwtk_lab.datamodule import BatchIndexed, EpochBatchSampler, FontDataModule
-from fwtk_lab.fonts import FontError
-from fwtk_lab.slicer import BlockSlicer, NoSlicer, SlicerError
-from fwtk_lab.store import CacheError
+from fwtk_lab.data import corpus, dataset, fonts, render, splits, store
+from fwtk_lab.core.config import ConfigError
+from fwtk_lab.data.corpus import CorpusError
+from fwtk_lab.data.datamodule import BatchIndexed, EpochBatchSampler, FontDataModule
+from fwtk_lab.data.fonts import FontError
+from fwtk_lab.models.slicer import BlockSlicer, NoSlicer, SlicerError
+from fwtk_lab.data.store import CacheError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -399,8 +399,8 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from omegaconf import OmegaConf
-    from fwtk_lab import dataset
-    from fwtk_lab.config import DatasetConfig
+    from fwtk_lab.data import dataset
+    from fwtk_lab.core.config import DatasetConfig
     cfg = OmegaConf.merge(OmegaConf.structured(DatasetConfig), OmegaConf.load(sys.argv[1]))
     real = dataset._render_chunk
     def chunk(args):

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 
 from conftest import TINY, TINY_FONTS, compose_train, run_cli
-from fwtk_lab.fonts import embedded_dir
-from fwtk_lab.module import FontClassifier
+from fwtk_lab.data.fonts import embedded_dir
+from fwtk_lab.training.module import FontClassifier
 from fwtk_lab.predict import normalize_argv, predict, prepare_image, read_image
 
 PHRASE = "Shall I compare thee"

@@ -11,8 +11,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import TINY, compose_train, run_cli
-from fwtk_lab.datamodule import FontDataModule
-from fwtk_lab.module import FontClassifier
+from fwtk_lab.data.datamodule import FontDataModule
+from fwtk_lab.training.module import FontClassifier
 
 MODELS = ["logreg", "mlp", "size_features", "cnn", "rnn", "cnn_rnn", "cnn_rnn_small", "transformer"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from fwtk_lab.files import atomic_write_bytes
+from fwtk_lab.core.files import atomic_write_bytes
 
 
 class CheckpointError(RuntimeError):

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fwtk_lab.files import atomic_write_bytes  # noqa: E402
+from fwtk_lab.core.files import atomic_write_bytes  # noqa: E402
 
 
 def sample_sheet(images: np.ndarray, labels: np.ndarray, phrase_ids: np.ndarray, classes: list[str],

@@ -11,12 +11,12 @@ from typing import Callable
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fwtk_lab.checkpoint_io import CheckpointError
-from fwtk_lab.config import ConfigError
-from fwtk_lab.corpus import CorpusError
-from fwtk_lab.fonts import FontError
-from fwtk_lab.slicer import SlicerError
-from fwtk_lab.store import CacheError
+from fwtk_lab.training.checkpoint_io import CheckpointError
+from fwtk_lab.core.config import ConfigError
+from fwtk_lab.data.corpus import CorpusError
+from fwtk_lab.data.fonts import FontError
+from fwtk_lab.models.slicer import SlicerError
+from fwtk_lab.data.store import CacheError
 
 log = logging.getLogger("fwtk_lab")
 

@@ -9,10 +9,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from fwtk_lab import figures, splits
-from fwtk_lab.cli import friendly_errors
-from fwtk_lab.config import CONF_DIR, validate
-from fwtk_lab.dataset import prepare
+from fwtk_lab.training import figures
+from fwtk_lab.data import splits
+from fwtk_lab.core.cli import friendly_errors
+from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.data.dataset import prepare
 
 
 def summarise(cfg: DictConfig) -> dict:

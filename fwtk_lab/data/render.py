@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fwtk_lab.fonts import load
+from fwtk_lab.data.fonts import load
 
 ASCENDERS = "bdfhklH"  # letters whose height above the baseline the size rule measures
 LETTERS = "bdfhklHgjpqy"  # ascenders and descenders: the extent centred vertically

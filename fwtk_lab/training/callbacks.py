@@ -6,8 +6,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from fwtk_lab import figures
-from fwtk_lab.datamodule import BatchIndexed
+from fwtk_lab.training import figures
+from fwtk_lab.data.datamodule import BatchIndexed
 
 
 def batch_size(batch) -> int:

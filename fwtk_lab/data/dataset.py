@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fwtk_lab import corpus, fonts as fontlib, store
-from fwtk_lab.config import ConfigError, DatasetConfig
-from fwtk_lab.files import sha256_file
-from fwtk_lab.render import Recipe, Renderer, fitted_size, jitters
+from fwtk_lab.data import corpus, fonts as fontlib, store
+from fwtk_lab.core.config import ConfigError, DatasetConfig
+from fwtk_lab.core.files import sha256_file
+from fwtk_lab.data.render import Recipe, Renderer, fitted_size, jitters
 
 log = logging.getLogger(__name__)
 CHUNK = 2048  # images per work item

@@ -13,7 +13,7 @@ from typing import Any, List, Optional
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the checkout holding conf/ (installed editable)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding conf/ (installed editable)
 CONF_DIR = PROJECT_ROOT / "conf"
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
 
@@ -62,7 +62,7 @@ class DatasetConfig:
 
 @dataclass
 class SlicerConfig:
-    _target_: str = "fwtk_lab.slicer.BlockSlicer"
+    _target_: str = "fwtk_lab.models.slicer.BlockSlicer"
     width: Optional[int] = 8
     stride: Optional[int] = None
 

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from fwtk_lab.files import atomic_write_json, sha256_file
+from fwtk_lab.core.files import atomic_write_json, sha256_file
 
 FORMAT = 1
 ARRAYS = ("images", "labels", "phrase_ids")

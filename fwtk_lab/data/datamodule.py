@@ -8,10 +8,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from fwtk_lab import dataset as dataset_lib
-from fwtk_lab import splits
-from fwtk_lab.config import DataConfig, DatasetConfig
-from fwtk_lab.store import Store
+from fwtk_lab.data import dataset as dataset_lib
+from fwtk_lab.data import splits
+from fwtk_lab.core.config import DataConfig, DatasetConfig
+from fwtk_lab.data.store import Store
 
 
 class BatchIndexed(Dataset):

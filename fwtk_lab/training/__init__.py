@@ -1,0 +1,1 @@
+"""The training run's pieces: the LightningModule, callbacks, figures and checkpoint I/O."""
