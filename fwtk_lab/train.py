@@ -1,7 +1,15 @@
-"""Train, then test the best checkpoint: `python -m fwtk_lab.train [model=cnn_rnn] [key=value ...]`."""
+"""Train, then test the best checkpoint: `python -m fwtk_lab.train [model=cnn_rnn] [key=value ...]`.
+
+Rerunning the same command continues the run from its newest checkpoint (`resume=auto`), or says that it
+is finished; see README, "Resuming, preemption and sweeps".
+"""
 from __future__ import annotations
 
+import contextlib
+import datetime
+import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -11,22 +19,38 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fwtk_lab.core import threads
-from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
 from fwtk_lab.core.cli import friendly_errors, print_config
 from fwtk_lab.core.config import CONF_DIR, validate
-from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
+from fwtk_lab.data.datamodule import FontDataModule
+from fwtk_lab.training import checkpoint_io, identity, resume
+from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
+from fwtk_lab.training.checkpoints import LAST, LatestCheckpoint, RNGState
 from fwtk_lab.training.module import FontClassifier
+from fwtk_lab.training.preemption import Interrupted, Preemption
 
 log = logging.getLogger("fwtk_lab.train")
+identity.register()  # ${run_dir:} and ${sweep_id:} name the run and sweep directories (Hydra resolves them first)
 
 
-def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """The Trainer of the config with its loggers, callbacks and the atomic checkpoint plugin."""
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and c.get("_target_")]
+def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_step: int | None = None) -> pl.Trainer:
+    """The Trainer of the config with its loggers, callbacks, resumption callbacks and the atomic checkpoint plugin.
+
+    purge_step: when resuming from step N, TensorBoard hides what a killed invocation logged after N.
+    """
+    loggers = []
+    for c in (cfg.get("logger") or {}).values():
+        if c and c.get("_target_"):
+            extra = {"purge_step": purge_step} if purge_step and c._target_.endswith("TensorBoardLogger") else {}
+            loggers.append(instantiate(c, **extra))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and c.get("_target_")]
     if not loggers:  # logger=none: a learning-rate monitor has nowhere to write (Lightning refuses it)
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    ck = cfg.checkpoint
+    callbacks += [LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes,
+                                   ck.keep), RNGState()]
+    if preemption is not None:
+        callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
 
 
@@ -54,37 +78,73 @@ def hparams(cfg: DictConfig) -> dict:
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fit, test the chosen checkpoint on the test split, write metrics.json; return the metrics."""
+    """Fit (continuing the run's newest checkpoint), test the chosen checkpoint, write metrics.json."""
     validate(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    rank0 = identity.env_rank_zero()  # DDP children re-run this function; only the launcher writes and locks
+    with resume.locked(run_dir) if rank0 else contextlib.nullcontext():
+        budget = {"max_epochs": cfg.trainer.max_epochs, "max_steps": cfg.trainer.max_steps}
+        if cfg.resume != "never" and not cfg.ckpt_path and resume.finished(run_dir, budget):
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            log.info("this run is finished: test accuracy %.4f, metrics in %s; nothing to do (raise "
+                     "trainer.max_epochs to continue it, or resume=never for a new run)",
+                     metrics["test/acc"], run_dir / "metrics.json")
+            return metrics
+        preemption = Preemption(list(cfg.preemption.signals))
+        preemption.install()  # a signal during the dataset build or testing stops at once, cleanly
+        return _train(cfg, run_dir, rank0, budget, preemption)
+
+
+def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption: Preemption) -> dict:
     n_threads = threads.configure(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
-    run_dir = Path(cfg.paths.run_dir)
-
     dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
     dm.setup("fit")
-    model = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
-    trainer = build_trainer(cfg)
-    if trainer.is_global_zero:
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+    ckpt_path = resume.plan(run_dir, cfg.resume, cfg.ckpt_path, cfg_dict, dm.classes)
+    start_step = checkpoint_io.load(ckpt_path)["global_step"] if ckpt_path else 0
+    model = FontClassifier(cfg_dict, dm.classes, dm.image_shape)
+    trainer = build_trainer(cfg, preemption, purge_step=start_step + 1 if ckpt_path else None)
+    status = resume.read_status(run_dir) if rank0 else {}
+    invocations = status.get("invocations", [])  # earlier invocations of this run, killed ones included
+    this = {"start": _now(), "resumed_from": ckpt_path, "step_start": start_step, "pid": os.getpid()}
+    if rank0:
         print_config(cfg)
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        log.info("run dir %s | %d parameters | %d torch threads | dataset %s", run_dir, model.num_parameters,
-                 n_threads, dm.store.root)
+        resume.write_status(run_dir, {"status": "running", "budget": budget, "invocations": invocations + [this]})
+        log.info("run dir %s | %d parameters | %d torch threads | dataset %s | %s", run_dir, model.num_parameters,
+                 n_threads, dm.store.root, f"resuming from {ckpt_path}" if ckpt_path else "new run")
 
-    ckpt_path = cfg.ckpt_path
-    if ckpt_path == "last":
-        ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
-    t0 = time.perf_counter()
-    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
-    fit_seconds = time.perf_counter() - t0
+    def record(outcome: str, **extra) -> None:
+        this.update(end=_now(), step_end=trainer.global_step, seconds=round(time.perf_counter() - t0, 2),
+                    outcome=outcome)
+        if rank0:
+            resume.write_status(run_dir, {"status": outcome, "budget": budget, "invocations": invocations + [this],
+                                          **extra})
 
-    val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
-    ckpt_cb = trainer.checkpoint_callback
-    chosen = None
-    if ckpt_cb is not None:
-        chosen = ckpt_cb.best_model_path if cfg.test_ckpt == "best" else ckpt_cb.last_model_path
     t0 = time.perf_counter()
-    tested = trainer.test(model, datamodule=dm, ckpt_path=chosen or None)[0]
-    test_seconds = time.perf_counter() - t0
+    try:
+        trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+        val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
+        this["fit_seconds"] = round(time.perf_counter() - t0, 2)
+        ckpt_cb = trainer.checkpoint_callback
+        chosen = None
+        if ckpt_cb is not None:
+            chosen = ckpt_cb.best_model_path if cfg.test_ckpt == "best" else str(run_dir / "checkpoints" / LAST)
+        t1 = time.perf_counter()
+        tested = trainer.test(model, datamodule=dm, ckpt_path=chosen or None)[0]
+        test_seconds = time.perf_counter() - t1
+    except Interrupted as e:
+        record("interrupted", error=str(e))
+        raise
+    except BaseException as e:
+        record("failed", error=f"{type(e).__name__}: {e}")
+        raise
+    latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
+    this["checkpoint_saves"] = latest.saves if latest else 0
+    this["checkpoint_seconds"] = round(latest.save_seconds, 3) if latest else 0.0
+    record("tested")  # "finished" only once metrics.json is written
+    all_runs = invocations + [this]
 
     val_best = float(ckpt_cb.best_model_score) if ckpt_cb is not None and ckpt_cb.best_model_score is not None else None
     metrics = {
@@ -92,10 +152,13 @@ def train(cfg: DictConfig) -> dict:
         "test/nll_sum": tested["test/nll_sum"], "val/acc_best": val_best,
         "val/acc_last": val_last,
         "params": model.num_parameters, "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-        "fit_seconds": round(fit_seconds, 2), "test_seconds": round(test_seconds, 2), "threads": n_threads,
+        "fit_seconds": round(sum(r.get("fit_seconds", r.get("seconds", 0)) for r in all_runs), 2),
+        "test_seconds": round(test_seconds, 2), "threads": n_threads,
+        "compute_seconds": round(sum(r.get("seconds", 0) for r in all_runs), 2),
+        "invocations": all_runs,
         "test_checkpoint": chosen or "(weights at the end of training)",
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
-        "classes": dm.classes, "dataset": str(dm.store.root),
+        "classes": dm.classes, "dataset": str(dm.store.root), "run_dir": str(run_dir),
     }
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
@@ -106,9 +169,14 @@ def train(cfg: DictConfig) -> dict:
         for lg in trainer.loggers:
             lg.log_hyperparams(hparams(cfg), hp_metrics)
             lg.finalize("success")
+        resume.write_status(run_dir, {**resume.read_status(run_dir), "status": "finished"})
         log.info("test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s", metrics["test/acc"],
                  metrics["test/loss"], metrics["test/aic"], run_dir / "metrics.json")
     return metrics
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _scalar(x) -> float | None:

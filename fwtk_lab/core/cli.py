@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -13,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fwtk_lab.training.checkpoint_io import CheckpointError
 from fwtk_lab.core.config import ConfigError
+from fwtk_lab.core.files import atomic_write_json
 from fwtk_lab.data.corpus import CorpusError
 from fwtk_lab.data.fonts import FontError
 from fwtk_lab.models.slicer import SlicerError
@@ -27,9 +29,31 @@ USER_ERRORS = (ConfigError, CorpusError, FontError, SlicerError, CacheError, Che
                OmegaConfBaseException, ValueError, FileNotFoundError)
 
 
+def exit_code(e: BaseException) -> int | None:
+    """The documented exit status for an exception (None: an unexpected crash, shown with its traceback).
+
+    2 bad input; 3 training diverged (non-finite loss); 75 interrupted by a signal, checkpoint written;
+    130 interrupted by Ctrl+C outside a run.
+    """
+    if isinstance(e, USER_ERRORS):
+        return 2
+    if isinstance(e, KeyboardInterrupt):
+        return 130
+    return getattr(e, "exit_code", None)
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """Bad input ends the program with one `error: ...` line on stderr and exit status 2 (no traceback).
 
+    Inside a Hydra multirun a failed job is recorded (`error.json` in its directory, then the sweep
+    summary) and the sweep goes on; only an interruption (exit 75) stops the sweep.
     HYDRA_FULL_ERROR=1 (Hydra's own switch) shows the traceback instead.
     """
 
@@ -37,13 +61,35 @@ def friendly_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as e:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        except SystemExit:
+            raise
+        except BaseException as e:
+            code = exit_code(e)
+            multirun = in_multirun()
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" and not multirun:
                 raise
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            if code is None and not multirun:
+                raise
+            message = f"error: {e}"
+            print(message, file=sys.stderr, flush=True)
+            if multirun and code not in (75, 130):
+                record_job_error(e, 1 if code is None else code)
+                return None
+            sys.exit(code)
 
     return wrapper
+
+
+def record_job_error(e: BaseException, code: int) -> None:
+    """Write error.json into this multirun job's directory (read by the sweep summary)."""
+    import traceback
+
+    from hydra.core.hydra_config import HydraConfig
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    atomic_write_json(out / "error.json", {"error": f"{type(e).__name__}: {e}", "exit_code": code,
+                                           "traceback": "".join(traceback.format_exception(e))})
+    log.error("job failed (%s: %s); recorded in %s", type(e).__name__, e, out / "error.json")
 
 
 def print_config(cfg: DictConfig) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytorch_lightning as pl
@@ -43,6 +44,11 @@ class EpochBatchSampler(Sampler):
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
         self.epoch = 0
+        self.skip: tuple[int, int] | None = None  # (epoch, batches): resume inside that epoch
+
+    def resume(self, epoch: int, batches: int) -> None:
+        """The next pass over `epoch` starts after its first `batches` batches (they were trained on)."""
+        self.skip = (epoch, batches)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -63,12 +69,34 @@ class EpochBatchSampler(Sampler):
             order = np.concatenate([order, np.resize(order, pad)])
         mine = order[self.rank::self.world_size]
         stop = len(mine) - len(mine) % self.batch_size if self.drop_last else len(mine)
-        for start in range(0, stop, self.batch_size):
+        first = 0
+        if self.skip is not None and self.skip[0] == self.epoch:
+            first = self.skip[1] * self.batch_size
+        self.skip = None
+        for start in range(first, stop, self.batch_size):
             yield mine[start:start + self.batch_size]
 
     def __len__(self) -> int:
         mine = self.per_rank()
         return mine // self.batch_size if self.drop_last else -(-mine // self.batch_size)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader that Lightning checkpoints: its state is (epoch, batches trained on in that epoch).
+
+    The count comes from the trainer's own progress (`done`), not from batches fetched, which run one
+    ahead of training because Lightning prefetches.
+    """
+
+    def __init__(self, *args, done: Callable[[], int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.done = done
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(self.sampler.epoch), "batches": int(self.done())}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.resume(int(state["epoch"]), int(state["batches"]))
 
 
 class FontDataModule(pl.LightningDataModule):
@@ -112,11 +140,17 @@ class FontDataModule(pl.LightningDataModule):
         sampler = EpochBatchSampler(len(rows), bs, shuffle, seed, self.data_cfg.drop_last and shuffle, rank, world)
         pin = bool(trainer is not None and trainer.accelerator is not None
                    and not isinstance(trainer.accelerator, pl.accelerators.CPUAccelerator))
-        return DataLoader(
-            BatchIndexed(self.store, rows), batch_size=None, sampler=sampler,
-            num_workers=self.data_cfg.num_workers, pin_memory=pin,
-            persistent_workers=self.data_cfg.num_workers > 0,
-        )
+        kwargs = dict(batch_size=None, sampler=sampler, num_workers=self.data_cfg.num_workers, pin_memory=pin,
+                      persistent_workers=self.data_cfg.num_workers > 0,
+                      generator=torch.Generator().manual_seed(seed))  # never draws from the global RNG
+        if shuffle:
+            return ResumableLoader(BatchIndexed(self.store, rows), done=self.batches_done, **kwargs)
+        return DataLoader(BatchIndexed(self.store, rows), **kwargs)
+
+    def batches_done(self) -> int:
+        """Training batches completed in the current epoch (Lightning's progress counter)."""
+        trainer = self.trainer
+        return 0 if trainer is None else int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """uint8 travels to the device; it becomes float in [0, 1] there."""

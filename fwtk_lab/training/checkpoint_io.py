@@ -1,7 +1,9 @@
-"""Checkpoints written atomically: a crash mid-save leaves the previous file, never a truncated one."""
+"""Checkpoints written atomically (a crash mid-save leaves the previous file, never a truncated one) and
+read without unpickling arbitrary objects (`weights_only=True`: tensors, numbers, strings, containers)."""
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def load(path, map_location: Any = "cpu") -> dict[str, Any]:
     """torch.load with one clear message for a missing, truncated or foreign file."""
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {str(p)!r} is a directory; give a .ckpt file inside it, e.g. {str(p / 'last.ckpt')!r}")
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give ckpt_path=<run dir>/checkpoints/<file>.ckpt")
     try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=False)
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            first = str(e).strip().splitlines()
+            detail = next((line for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
+            raise CheckpointError(f"checkpoint {str(p)!r} holds objects other than tensors and plain values ({detail.strip()}); "
+                                  f"refused, since loading it could run code: only checkpoints written by fwtk_lab load") from None
+        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); it is truncated or not a checkpoint") from None
     except Exception as e:  # torch raises many types for a damaged file
         raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); it is truncated or not a checkpoint") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:

@@ -6,10 +6,16 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from torchmetrics import MeanMetric, MetricCollection, SumMetric
+from torchmetrics import MeanMetric, Metric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 STAGES = ("train", "val", "test")
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The training loss became NaN or infinite: the run stops, its last good checkpoint stays."""
+
+    exit_code = 3
 
 
 def key(stage: str) -> str:
@@ -52,6 +58,9 @@ class FontClassifier(pl.LightningModule):
         self.per_font = torch.nn.ModuleDict({key(s): MulticlassAccuracy(n, average=None) for s in ("val", "test")})
         self.confusion = MulticlassConfusionMatrix(n)
         self.test_nll = SumMetric().set_dtype(torch.float64)  # summed negative log-likelihood, for the AIC
+        for m in self.modules():  # metric states go into checkpoints: a run resumed mid-epoch reports the same
+            if isinstance(m, Metric):
+                m.persistent(True)
 
     @property
     def num_parameters(self) -> int:
@@ -77,6 +86,9 @@ class FontClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self.step(batch, "train")
+        if not torch.isfinite(loss):  # before backward: the weights and checkpoints stay as they were
+            raise NonFiniteLoss(f"the training loss is {float(loss)} at step {self.global_step} "
+                                f"(epoch {self.current_epoch}, batch {batch_idx}); lower optimizer.lr or check the data")
         self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 

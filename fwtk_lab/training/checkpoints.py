@@ -1,0 +1,111 @@
+"""Checkpoints for resumption: the newest state every N steps, every M minutes and at every epoch end,
+plus the random number generators, so that a resumed run continues exactly where it stopped.
+
+The best-by-validation checkpoint is Lightning's own ModelCheckpoint (conf/callbacks/default.yaml);
+Lightning cannot combine step, time and epoch triggers in one ModelCheckpoint, hence this callback.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+LATEST = "latest-step{step:08d}.ckpt"
+LAST = "last.ckpt"
+STEP_RE = re.compile(r"step(\d+)")
+
+
+def step_of(path: Path) -> int:
+    """The global step in a checkpoint's file name (-1 when it has none, e.g. last.ckpt)."""
+    m = STEP_RE.search(path.name)
+    return int(m.group(1)) if m else -1
+
+
+class LatestCheckpoint(pl.Callback):
+    """Writes `latest-step<N>.ckpt` (the newest `keep` are kept) and `last.ckpt` (always the newest)."""
+
+    def __init__(self, dirpath: str, every_n_steps: int | None = 500, every_minutes: float | None = 10.0,
+                 keep: int = 2):
+        if keep < 1:
+            raise ValueError(f"checkpoint.keep={keep} must be >= 1")
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = every_n_steps or None
+        self.every_minutes = every_minutes or None
+        self.keep = keep
+        self._last_time = time.monotonic()
+        self.saves = 0
+        self.save_seconds = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_time = time.monotonic()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        step = trainer.global_step
+        due = bool(self.every_n_steps and step % self.every_n_steps == 0)
+        if self.every_minutes:
+            late = time.monotonic() - self._last_time >= 60 * self.every_minutes
+            due = due or bool(trainer.strategy.broadcast(late, src=0))  # every rank decides the same
+        if due:
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
+        self.save(trainer)  # the epoch-end state replaces a step checkpoint of the same step
+
+    def save(self, trainer: pl.Trainer) -> Path:
+        """Save the trainer's whole state now (every rank calls this; rank 0 writes)."""
+        t0 = time.perf_counter()
+        path = self.dirpath / LATEST.format(step=trainer.global_step)
+        trainer.save_checkpoint(path)
+        if trainer.is_global_zero:
+            link_atomically(path, self.dirpath / LAST)
+            for old in sorted(self.dirpath.glob("latest-step*.ckpt"), key=step_of)[:-self.keep]:
+                old.unlink(missing_ok=True)
+        trainer.strategy.barrier("latest_checkpoint")
+        self._last_time = time.monotonic()
+        self.saves += 1
+        self.save_seconds += time.perf_counter() - t0
+        return path
+
+
+def link_atomically(src: Path, dest: Path) -> None:
+    """Make dest the same file as src (a hard link, or a copy where links are not possible), atomically."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+class RNGState(pl.Callback):
+    """Saves and restores the torch (CPU and CUDA), numpy and python generators with every checkpoint."""
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                 "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        random.setstate(_tuples(state["python"]))
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x):
+    """random.setstate wants tuples where a checkpoint round trip may give lists."""
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x

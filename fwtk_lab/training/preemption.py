@@ -1,0 +1,83 @@
+"""Preemption: on SIGTERM, SIGINT or SIGUSR1 (configurable) finish the current training step, write a
+checkpoint and exit with EXIT_INTERRUPTED, a code a scheduler can requeue on. Rerunning the same command
+continues the run. A second signal, or one outside the training loop (dataset build, testing), stops at once.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytorch_lightning as pl
+
+from fwtk_lab.training.checkpoints import LatestCheckpoint
+
+EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: "try again later"
+
+
+class Interrupted(Exception):
+    """A signal stopped the run; `checkpoint` is where its state was saved (None: nothing new was saved)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, signum: int, step: int | None = None, checkpoint: str | None = None):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        name = signal.Signals(signum).name
+        where = f"at step {step}, checkpoint {checkpoint}" if checkpoint else "before a new checkpoint could be written"
+        super().__init__(f"interrupted by {name} {where}; rerun the same command to continue")
+
+
+def signal_numbers(names: list[str]) -> list[int]:
+    out = []
+    for name in names:
+        sig = getattr(signal, str(name).upper(), None)
+        if not isinstance(sig, signal.Signals) or sig in (signal.SIGKILL, signal.SIGSTOP):
+            raise ValueError(f"preemption.signals: {name!r} is not a signal that can be caught; e.g. SIGTERM, SIGINT, SIGUSR1")
+        out.append(int(sig))
+    return out
+
+
+class Preemption(pl.Callback):
+    """Catches the configured signals; inside training, stops cleanly after the current step with a checkpoint."""
+
+    def __init__(self, signals: list[str] = ("SIGTERM", "SIGINT", "SIGUSR1")):
+        self.signals = signal_numbers(list(signals))
+        self.received: int | None = None
+        self.training = False
+
+    def install(self) -> None:
+        """Take over the signals (main thread only; Lightning's own SIGTERM handling is replaced)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is not None or not self.training:
+            raise Interrupted(signum)
+        self.received = signum
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
+        self.training = True
+        self.install()  # after Lightning registered its handlers at the start of fit
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
+        self.training = False
+
+    def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
+        self.training = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._stop_if_asked(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
+        self._stop_if_asked(trainer)
+
+    def _stop_if_asked(self, trainer: pl.Trainer) -> None:
+        asked = self.received is not None
+        if trainer.world_size > 1:  # every rank stops at the same step
+            asked = trainer.strategy.reduce_boolean_decision(asked, all=False)
+        if not asked:
+            return
+        latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
+        path = str(latest.save(trainer)) if latest is not None else None
+        self.training = False
+        raise Interrupted(self.received or signal.SIGTERM, trainer.global_step, path)

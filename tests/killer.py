@@ -1,0 +1,29 @@
+"""A callback for tests: SIGKILLs its own process at a chosen point, as a crash or an OOM killer would."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytorch_lightning as pl
+
+
+class KillAt(pl.Callback):
+    """where: train (after training step `step`), val (first validation batch after `step`), test (first test batch)."""
+
+    def __init__(self, where: str = "train", step: int = 1, sig: str = "SIGKILL"):
+        self.where, self.step, self.sig = where, step, getattr(signal, sig)
+
+    def _kill(self) -> None:
+        os.kill(os.getpid(), self.sig)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.where == "train" and trainer.global_step == self.step:
+            self._kill()
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if self.where == "val" and not trainer.sanity_checking and trainer.global_step >= self.step:
+            self._kill()
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if self.where == "test":
+            self._kill()
