@@ -27,3 +27,15 @@ class KillAt(pl.Callback):
     def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
         if self.where == "test":
             self._kill()
+
+
+class SlowSteps(pl.Callback):
+    """Sleeps after every training step, so that a test can send a signal mid-training."""
+
+    def __init__(self, seconds: float = 0.2):
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        import time
+
+        time.sleep(self.seconds)

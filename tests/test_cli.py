@@ -44,20 +44,3 @@ def test_empty_corpus_file_fails_with_the_count(tmp_path):
                    f"paths.data_dir={tmp_path / 'data'}", f"paths.output_dir={tmp_path}")
     assert proc.returncode == 2
     assert "yields 0 usable phrases" in proc.stderr and str(corpus) in proc.stderr
-
-
-def test_optuna_search_runs_trials_and_reports_the_best(tmp_path, data_dir):
-    import json
-
-    from omegaconf import OmegaConf
-
-    proc = run_cli("fwtk_lab.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", *TINY,
-                   "trainer.max_epochs=1", "logger=none", f"paths.data_dir={data_dir}",
-                   f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = sorted((tmp_path / "sweep").glob("[0-9]*/metrics.json"))
-    assert len(trials) == 2  # one run directory per trial, each with its own metrics
-    values = [json.loads(p.read_text())["val/acc_best"] for p in trials]
-    result = OmegaConf.load(tmp_path / "sweep" / "optimization_results.yaml")
-    assert result.best_value == max(values)
-    assert set(result.best_params) == {"optimizer.lr", "model.hidden"}  # data.batch_size is fixed by TINY

@@ -151,3 +151,66 @@ def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=120)
     assert first.returncode == 75, first.stderr[-2000:]  # stopped cleanly with a checkpoint
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGUSR1"])
+def test_signal_finishes_the_step_checkpoints_and_exits_75(sig, reference, tmp_path, data_dir):
+    """A real signal to the process: exit 75 with a checkpoint at the step it names; the rerun ends identical."""
+    args = [sys.executable, "-m", "fwtk_lab.train", *BASE, f"paths.data_dir={data_dir}",
+            f"paths.output_dir={tmp_path / 'outputs'}", "+callbacks.slow._target_=killer.SlowSteps"]
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "outputs").glob("train/*/checkpoints/latest-step00000004.ckpt")):
+        time.sleep(0.1)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-2000:]
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"error: interrupted by {sig} at step ") and "rerun the same command" in line, line
+    step = int(line.split(" at step ")[1].split(",")[0])
+    run = only_run(tmp_path)
+    assert 4 <= step < 20 and load(run / "checkpoints" / "last.ckpt")["global_step"] == step
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+    resumed = train(tmp_path, data_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ours, theirs = final_weights(run), final_weights(reference)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_checkpoints(tmp_path, data_dir):
+    proc = train(tmp_path, data_dir, "optimizer.lr=1e30", "optimizer=sgd")
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: the training loss is") and "at step" in line and "optimizer.lr" in line, line
+    assert "Traceback" not in proc.stderr
+
+
+def test_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, data_dir):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "x": Boom()}, evil)
+    proc = train(tmp_path, data_dir, f"ckpt_path={evil}", "trainer=debug")
+    assert proc.returncode == 2 and "refused" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not marker.exists()
+
+
+def test_tensorboard_holds_one_history_after_a_resume(tmp_path, data_dir, reference):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert train(tmp_path, data_dir, *kill_args("train", 14)).returncode == -signal.SIGKILL
+    assert train(tmp_path, data_dir).returncode == 0
+    run = only_run(tmp_path)
+    ea = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    ea.Reload()
+    ref = EventAccumulator(str(reference / "tb"), size_guidance={"scalars": 0})
+    ref.Reload()
+    for tag in ("train/loss_step", "val/acc", "test/acc"):
+        steps = [e.step for e in ea.Scalars(tag)]
+        assert steps == sorted(set(steps)) == [e.step for e in ref.Scalars(tag)], tag
+    assert [e.value for e in ea.Scalars("test/acc")] == [e.value for e in ref.Scalars("test/acc")]
