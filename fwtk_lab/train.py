@@ -10,6 +10,9 @@ import datetime
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fwtk_lab.core import threads
-from fwtk_lab.core.cli import friendly_errors, print_config
+from fwtk_lab.core.cli import friendly_errors, in_multirun, print_config
 from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
 from fwtk_lab.data.datamodule import FontDataModule
@@ -27,7 +30,7 @@ from fwtk_lab.training import checkpoint_io, identity, resume
 from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
 from fwtk_lab.training.checkpoints import LAST, LatestCheckpoint, RNGState
 from fwtk_lab.training.module import FontClassifier
-from fwtk_lab.training.preemption import Interrupted, Preemption
+from fwtk_lab.training.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
 
 log = logging.getLogger("fwtk_lab.train")
 identity.register()  # ${run_dir:} and ${sweep_id:} name the run and sweep directories (Hydra resolves them first)
@@ -81,6 +84,8 @@ def train(cfg: DictConfig) -> dict:
     """Fit (continuing the run's newest checkpoint), test the chosen checkpoint, write metrics.json."""
     validate(cfg)
     run_dir = Path(cfg.paths.run_dir)
+    if in_multirun() and str(cfg.trainer.get("strategy", "auto")).startswith("ddp"):
+        return train_in_subprocess(cfg, run_dir)
     rank0 = identity.env_rank_zero()  # DDP children re-run this function; only the launcher writes and locks
     with resume.locked(run_dir) if rank0 else contextlib.nullcontext():
         budget = {"max_epochs": cfg.trainer.max_epochs, "max_steps": cfg.trainer.max_steps}
@@ -173,6 +178,34 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         log.info("test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s", metrics["test/acc"],
                  metrics["test/loss"], metrics["test/aic"], run_dir / "metrics.json")
     return metrics
+
+
+def train_in_subprocess(cfg: DictConfig, run_dir: Path) -> dict:
+    """Run this multirun job as its own `python -m fwtk_lab.train` process (used for DDP jobs).
+
+    Lightning starts DDP ranks by rerunning the command line, which inside `-m` is the whole sweep; and
+    a process group does not survive into the next job. A fresh process per job avoids both. The
+    configured signals are passed on to it.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    cmd = [sys.executable, "-m", "fwtk_lab.train", *HydraConfig.get().overrides.task,
+           f"hydra.run.dir={run_dir}", "hydra.mode=RUN"]
+    child = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        child.send_signal(signum)
+
+    for sig in signal_numbers(list(cfg.preemption.signals)):
+        signal.signal(sig, forward)
+    code = child.wait()
+    if code == EXIT_INTERRUPTED:
+        raise Interrupted(received[-1] if received else signal.SIGTERM, checkpoint=str(run_dir / "checkpoints"))
+    if code != 0:
+        raise RuntimeError(f"the DDP job exited with status {code}; its log is in {run_dir}")
+    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def _now() -> str:

@@ -25,6 +25,8 @@ log = logging.getLogger("fwtk_lab")
 # Known, harmless library noise (we do not count FLOPs; a Lightning/torch pytree deprecation).
 warnings.filterwarnings("ignore", message=".*flops_per_batch.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+# Epoch values are logged from torchmetrics' compute(), which already syncs across DDP ranks.
+warnings.filterwarnings("ignore", message=".*It is recommended to use `self.log\\(.*sync_dist=True.*")
 USER_ERRORS = (ConfigError, CorpusError, FontError, SlicerError, CacheError, CheckpointError,
                OmegaConfBaseException, ValueError, FileNotFoundError)
 

@@ -65,7 +65,7 @@ class EpochBatchSampler(Sampler):
     def __iter__(self):
         order = self.order()
         pad = self.per_rank() * self.world_size - self.n
-        if pad:
+        if pad and self.shuffle:  # training: equal shards (DDP steps together); evaluation: every sample once
             order = np.concatenate([order, np.resize(order, pad)])
         mine = order[self.rank::self.world_size]
         stop = len(mine) - len(mine) % self.batch_size if self.drop_last else len(mine)
@@ -77,7 +77,7 @@ class EpochBatchSampler(Sampler):
             yield mine[start:start + self.batch_size]
 
     def __len__(self) -> int:
-        mine = self.per_rank()
+        mine = self.per_rank() if self.shuffle else len(range(self.rank, self.n, self.world_size))
         return mine // self.batch_size if self.drop_last else -(-mine // self.batch_size)
 
 

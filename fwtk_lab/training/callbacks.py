@@ -27,11 +27,14 @@ class TestFigures(pl.Callback):
 
     def on_test_end(self, trainer: pl.Trainer, pl_module) -> None:
         tb = tensorboard(trainer)
-        if tb is None or not trainer.is_global_zero:
+        if tb is None:
+            return
+        matrix = pl_module.confusion_matrix().numpy()  # every rank: computing it is a collective under DDP
+        if not trainer.is_global_zero:
             return
         step = trainer.global_step
         classes = pl_module.classes
-        tb.experiment.add_figure("test/confusion_matrix", figures.confusion(pl_module.confusion_matrix().numpy(), classes), step)
+        tb.experiment.add_figure("test/confusion_matrix", figures.confusion(matrix, classes), step)
         dm = trainer.datamodule
         if dm is not None and self.predictions > 0:
             rows = np.sort(dm.rows["test"][np.linspace(0, len(dm.rows["test"]) - 1, self.predictions).astype(int)])

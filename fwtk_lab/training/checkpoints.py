@@ -63,7 +63,7 @@ class LatestCheckpoint(pl.Callback):
         """Save the trainer's whole state now (every rank calls this; rank 0 writes)."""
         t0 = time.perf_counter()
         path = self.dirpath / LATEST.format(step=trainer.global_step)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
             link_atomically(path, self.dirpath / LAST)
             for old in sorted(self.dirpath.glob("latest-step*.ckpt"), key=step_of)[:-self.keep]:

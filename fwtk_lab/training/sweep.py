@@ -11,6 +11,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fwtk_lab.core.files import atomic_write_json
@@ -28,11 +29,12 @@ class SweepSummary(Callback):
         os.environ[JOBS_ENV] = str(jobs)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        (Path(str(config.hydra.runtime.output_dir)) / "error.json").unlink(missing_ok=True)
+        if config.hydra.mode == RunMode.MULTIRUN:
+            (Path(str(config.hydra.runtime.output_dir)) / "error.json").unlink(missing_ok=True)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         path = os.environ.get(JOBS_ENV)
-        if not path:
+        if not path or config.hydra.mode != RunMode.MULTIRUN:  # e.g. a DDP job's own process
             return
         out = Path(str(config.hydra.runtime.output_dir))
         record = {"num": int(config.hydra.job.num), "dir": str(out),
