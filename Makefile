@@ -30,9 +30,10 @@ test: install ## Run the test suite (tiny generated datasets, CPU only)
 data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
 	$(PY) -m fwtk_lab.data $(ARGS)
 
-bench: install ## Throughput benchmarks (1 vs 2 torch threads); appends to experiments/threads_bench.md
+bench: install ## Benchmarks: 1 vs 2 torch threads (experiments/threads_bench.md), checkpoint overhead (checkpoint_bench.md)
 	$(PY) experiments/threads_bench.py cnn_rnn
 	$(PY) experiments/threads_bench.py rnn
+	$(PY) experiments/checkpoint_bench.py cnn_rnn 3
 
 tensorboard: install ## Serve TensorBoard on the runs in outputs/
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)

@@ -77,9 +77,29 @@ def friendly_errors(fn: Callable) -> Callable:
             if multirun and code not in (75, 130):
                 record_job_error(e, 1 if code is None else code)
                 return None
+            if code == 2:
+                remove_stub_run_dir()
             sys.exit(code)
 
     return wrapper
+
+
+STUB_FILES = {".hydra", "run.lock", "config.yaml"}  # what a start that failed on bad input leaves behind
+
+
+def remove_stub_run_dir() -> None:
+    """Remove the run directory Hydra made for a start that failed on bad input, if it holds nothing else."""
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    logs = {f"{hc.job.name}.log"}
+    if out.is_dir() and out.resolve() != Path.cwd().resolve() and {p.name for p in out.iterdir()} <= STUB_FILES | logs:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def record_job_error(e: BaseException, code: int) -> None:
