@@ -37,7 +37,7 @@ def load(path, map_location: Any = "cpu") -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "GLOBAL" in str(e) or "Unsupported global" in str(e):  # a class or function to import: refused
             first = str(e).strip().splitlines()
             detail = next((line for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
             raise CheckpointError(f"checkpoint {str(p)!r} holds objects other than tensors and plain values ({detail.strip()}); "
