@@ -16,6 +16,8 @@ from fwtk_lab.core.cli import friendly_errors, print_config
 from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
+from fwtk_lab.training import components, provenance
+from fwtk_lab.training.loggers import check_extras, log_final
 from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.train")
@@ -23,10 +25,8 @@ log = logging.getLogger("fwtk_lab.train")
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Trainer of the config with its loggers, callbacks and the atomic checkpoint plugin."""
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and c.get("_target_")]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and c.get("_target_")]
-    if not loggers:  # logger=none: a learning-rate monitor has nowhere to write (Lightning refuses it)
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    loggers = components.loggers(cfg)
+    callbacks = components.callbacks(cfg, has_logger=bool(loggers))
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
 
 
@@ -56,6 +56,7 @@ def hparams(cfg: DictConfig) -> dict:
 def train(cfg: DictConfig) -> dict:
     """Fit, test the chosen checkpoint on the test split, write metrics.json; return the metrics."""
     validate(cfg)
+    check_extras(cfg.get("logger"))  # a missing optional package stops the run before any work
     n_threads = threads.configure(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
@@ -64,6 +65,7 @@ def train(cfg: DictConfig) -> dict:
     dm.setup("fit")
     model = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
     trainer = build_trainer(cfg)
+    prov = provenance.record(cfg, run_dir) if trainer.is_global_zero else {}  # provenance.json
     if trainer.is_global_zero:
         print_config(cfg)
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -95,7 +97,7 @@ def train(cfg: DictConfig) -> dict:
         "fit_seconds": round(fit_seconds, 2), "test_seconds": round(test_seconds, 2), "threads": n_threads,
         "test_checkpoint": chosen or "(weights at the end of training)",
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
-        "classes": dm.classes, "dataset": str(dm.store.root),
+        "classes": dm.classes, "dataset": str(dm.store.root), "provenance": prov,
     }
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
@@ -103,9 +105,7 @@ def train(cfg: DictConfig) -> dict:
                       "hp/test_aic": metrics["test/aic"], "hp/params": float(metrics["params"])}
         if val_best is not None:
             hp_metrics["hp/val_acc_best"] = val_best
-        for lg in trainer.loggers:
-            lg.log_hyperparams(hparams(cfg), hp_metrics)
-            lg.finalize("success")
+        log_final(trainer.loggers, {**hparams(cfg), **provenance.flat(prov)}, hp_metrics, trainer.global_step)
         log.info("test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s", metrics["test/acc"],
                  metrics["test/loss"], metrics["test/aic"], run_dir / "metrics.json")
     return metrics
