@@ -1,4 +1,5 @@
 """Loggers and callbacks of a config, instantiated; entries with `enabled: false` are switched off."""
+
 from __future__ import annotations
 
 from hydra.utils import instantiate

@@ -1,4 +1,5 @@
 """The `logger` group: optional packages checked up front, and the same final hparams + metrics for every logger."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,8 +21,10 @@ def check_extras(logger_cfg) -> None:
         target = str(node.get("_target_", "")) if node else ""
         package = EXTRAS.get(target.rsplit(".", 1)[-1])
         if package and importlib.util.find_spec(package) is None:
-            raise MissingExtraError(f"logger {name!r} needs the {package} package, which is not installed: "
-                                    f"pip install 'fwtk_lab[{package}]' (or choose logger=tensorboard|csv|many|none)")
+            raise MissingExtraError(
+                f"logger {name!r} needs the {package} package, which is not installed: "
+                f"pip install 'fwtk_lab[{package}]' (or choose logger=tensorboard|csv|many|none)"
+            )
 
 
 def log_final(loggers: list[Logger], params: dict, metrics: dict, step: int) -> None:

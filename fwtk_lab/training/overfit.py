@@ -1,4 +1,5 @@
 """debug=overfit: the same few training batches every epoch, so the training loss must fall towards 0."""
+
 from __future__ import annotations
 
 import pytorch_lightning as pl

@@ -1,4 +1,5 @@
 """Where a run came from: command line, git commit and dirty flag, package versions, machine, tags and notes."""
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,24 @@ from omegaconf import DictConfig, OmegaConf
 
 from fwtk_lab.core.files import atomic_write_json
 
-PACKAGES = ("fwtk_lab", "torch", "pytorch-lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy",
-            "tensorboard", "wandb", "mlflow")
+PACKAGES = (
+    "fwtk_lab",
+    "torch",
+    "pytorch-lightning",
+    "torchmetrics",
+    "hydra-core",
+    "omegaconf",
+    "numpy",
+    "tensorboard",
+    "wandb",
+    "mlflow",
+)
 SOURCE_DIR = Path(__file__).resolve().parents[2]  # the checkout that holds the fwtk_lab package
 
 
 def git(source_dir: Path = SOURCE_DIR) -> dict:
     """Commit and dirty flag (tracked files changed) of the checkout, or nulls outside a git checkout."""
+
     def run(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", "-C", str(source_dir), *args], capture_output=True, text=True, timeout=10)
@@ -34,8 +46,12 @@ def git(source_dir: Path = SOURCE_DIR) -> dict:
     if commit is None:
         return {"commit": None, "dirty": None, "changed": []}
     changed = [line[3:] for line in (run("status", "--porcelain", "--untracked-files=no") or "").splitlines()]
-    return {"commit": commit, "branch": run("rev-parse", "--abbrev-ref", "HEAD"), "dirty": bool(changed),
-            "changed": changed}
+    return {
+        "commit": commit,
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": bool(changed),
+        "changed": changed,
+    }
 
 
 def versions() -> dict:
@@ -62,11 +78,18 @@ def cpu_model() -> str:
 
 def machine() -> dict:
     """Host, OS, CPU, torch threads and the GPUs torch sees."""
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     return {
-        "host": socket.gethostname(), "os": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "gpus": gpus, "cuda": torch.version.cuda,
+        "host": socket.gethostname(),
+        "os": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "gpus": gpus,
+        "cuda": torch.version.cuda,
     }
 
 
@@ -90,7 +113,9 @@ def flat(record: dict) -> dict:
     out: dict = {}
     for key in ("tags", "notes", "command"):
         value = record[key]
-        out[f"provenance.{key}"] = ",".join(map(str, value)) if isinstance(value, list) else ("" if value is None else value)
+        out[f"provenance.{key}"] = (
+            ",".join(map(str, value)) if isinstance(value, list) else ("" if value is None else value)
+        )
     for group in ("git", "versions", "machine"):
         for key, value in record[group].items():
             if key == "changed":  # the file list stays in provenance.json

@@ -1,4 +1,5 @@
 """TensorBoard's Custom Scalars layout: train and val on one chart per metric, every font's accuracy on one chart."""
+
 from __future__ import annotations
 
 import pytorch_lightning as pl
