@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test data bench tensorboard clean
+.PHONY: help install train test lint data bench tensorboard clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
@@ -26,6 +26,9 @@ train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts) and test the b
 
 test: install ## Run the test suite (tiny generated datasets, CPU only)
 	$(PY) -m pytest -q tests $(ARGS)
+
+lint: install ## ruff check (pyflakes, pycodestyle, bugbear; config in pyproject.toml); .ci/run runs it first
+	$(VENV)/bin/ruff check .
 
 data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
 	$(PY) -m fwtk_lab.data $(ARGS)

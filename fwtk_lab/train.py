@@ -26,9 +26,10 @@ from fwtk_lab.core.cli import friendly_errors, in_multirun, print_config
 from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
 from fwtk_lab.data.datamodule import FontDataModule
-from fwtk_lab.training import checkpoint_io, identity, resume
+from fwtk_lab.training import checkpoint_io, components, identity, provenance, resume
 from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
 from fwtk_lab.training.checkpoints import LAST, LatestCheckpoint, RNGState
+from fwtk_lab.training.loggers import check_extras, log_final
 from fwtk_lab.training.module import FontClassifier
 from fwtk_lab.training.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
 
@@ -41,14 +42,8 @@ def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_s
 
     purge_step: when resuming from step N, TensorBoard hides what a killed invocation logged after N.
     """
-    loggers = []
-    for c in (cfg.get("logger") or {}).values():
-        if c and c.get("_target_"):
-            extra = {"purge_step": purge_step} if purge_step and c._target_.endswith("TensorBoardLogger") else {}
-            loggers.append(instantiate(c, **extra))
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and c.get("_target_")]
-    if not loggers:  # logger=none: a learning-rate monitor has nowhere to write (Lightning refuses it)
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    loggers = components.loggers(cfg, purge_step=purge_step)
+    callbacks = components.callbacks(cfg, has_logger=bool(loggers))
     ck = cfg.checkpoint
     callbacks += [LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes,
                                    ck.keep), RNGState()]
@@ -86,6 +81,7 @@ def train(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.run_dir)
     if in_multirun() and str(cfg.trainer.get("strategy", "auto")).startswith("ddp"):
         return train_in_subprocess(cfg, run_dir)
+    check_extras(cfg.get("logger"))  # a missing optional package stops the run before any work
     rank0 = identity.env_rank_zero()  # DDP children re-run this function; only the launcher writes and locks
     with resume.locked(run_dir) if rank0 else contextlib.nullcontext():
         budget = {"max_epochs": cfg.trainer.max_epochs, "max_steps": cfg.trainer.max_steps}
@@ -113,6 +109,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
     status = resume.read_status(run_dir) if rank0 else {}
     invocations = status.get("invocations", [])  # earlier invocations of this run, killed ones included
     this = {"start": _now(), "resumed_from": ckpt_path, "step_start": start_step, "pid": os.getpid()}
+    prov = provenance.record(cfg, run_dir) if rank0 else {}  # provenance.json
     if rank0:
         print_config(cfg)
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -163,7 +160,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         "invocations": all_runs,
         "test_checkpoint": chosen or "(weights at the end of training)",
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
-        "classes": dm.classes, "dataset": str(dm.store.root), "run_dir": str(run_dir),
+        "classes": dm.classes, "dataset": str(dm.store.root), "run_dir": str(run_dir), "provenance": prov,
     }
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
@@ -171,9 +168,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
                       "hp/test_aic": metrics["test/aic"], "hp/params": float(metrics["params"])}
         if val_best is not None:
             hp_metrics["hp/val_acc_best"] = val_best
-        for lg in trainer.loggers:
-            lg.log_hyperparams(hparams(cfg), hp_metrics)
-            lg.finalize("success")
+        log_final(trainer.loggers, {**hparams(cfg), **provenance.flat(prov)}, hp_metrics, trainer.global_step)
         resume.write_status(run_dir, {**resume.read_status(run_dir), "status": "finished"})
         log.info("test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s", metrics["test/acc"],
                  metrics["test/loss"], metrics["test/aic"], run_dir / "metrics.json")

@@ -236,7 +236,7 @@ def test_learns_synthetic_problem(name):
 
     before = loss_on_all()
     model.train()
-    for step in range(STEPS.get(name, 40)):
+    for _ in range(STEPS.get(name, 40)):
         idx = torch.randint(0, len(y), (50,), generator=gen)
         loss = F.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad()

@@ -59,8 +59,10 @@ class LatestCheckpoint(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
         self.save(trainer)  # the epoch-end state replaces a step checkpoint of the same step
 
-    def save(self, trainer: pl.Trainer) -> Path:
-        """Save the trainer's whole state now (every rank calls this; rank 0 writes)."""
+    def save(self, trainer: pl.Trainer) -> Path | None:
+        """Save the trainer's whole state now (every rank calls this; rank 0 writes); not in fast_dev_run."""
+        if trainer.fast_dev_run:
+            return None
         t0 = time.perf_counter()
         path = self.dirpath / LATEST.format(step=trainer.global_step)
         trainer.save_checkpoint(path, weights_only=False)

@@ -78,6 +78,7 @@ class Preemption(pl.Callback):
         if not asked:
             return
         latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
-        path = str(latest.save(trainer)) if latest is not None else None
+        saved = latest.save(trainer) if latest is not None else None
+        path = str(saved) if saved else None
         self.training = False
         raise Interrupted(self.received or signal.SIGTERM, trainer.global_step, path)
