@@ -39,3 +39,14 @@ class SlowSteps(pl.Callback):
         import time
 
         time.sleep(self.seconds)
+
+
+class Trace(pl.Callback):
+    """Debug: prints step, epoch, a digest of the torch RNG state and of the batch at each training step."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        import torch
+
+        print(f"TRACE step={trainer.global_step} epoch={trainer.current_epoch} idx={batch_idx} "
+              f"rng={int(torch.get_rng_state().double().sum())} batch={int(batch[1].sum())}-{int(batch[0].double().sum())} "
+              f"w={float(sum(p.double().sum() for p in pl_module.parameters())):.6f}", flush=True)

@@ -54,6 +54,7 @@ def reference(tmp_path_factory, data_dir) -> Path:
     ("train", 2),   # before the first checkpoint: starts over
     ("train", 7),   # mid-epoch, 3 steps after a step checkpoint
     ("val", 10),    # during the first validation (the newest checkpoint is step 8)
+    ("train", 11),  # just after the epoch-end checkpoint (step 10)
     ("train", 14),  # mid-epoch 2, after the epoch-end checkpoint
     ("test", 0),    # during testing, training done
 ])
@@ -92,7 +93,7 @@ def test_last_ckpt_is_the_newest_state_and_best_is_separate(reference):
     assert last["global_step"] == metrics["global_step"] == 20
     best = list(ckpts.glob("best-*.ckpt"))
     assert len(best) == 1 and len(list(ckpts.glob("latest-step*.ckpt"))) == 2
-    assert "rng" not in last and "RNGState" in last["callbacks"]
+    assert len(last["rng_states"]) == 1 and {"torch", "numpy", "python"} <= set(last["rng_states"][0])
 
 
 def test_raised_budget_continues_the_same_run(tmp_path, data_dir):

@@ -89,23 +89,41 @@ def link_atomically(src: Path, dest: Path) -> None:
 
 
 class RNGState(pl.Callback):
-    """Saves and restores the torch (CPU and CUDA), numpy and python generators with every checkpoint."""
+    """Saves and restores the torch (CPU and CUDA), numpy and python generators with every checkpoint,
+    one set per DDP rank (each rank draws its own dropout masks)."""
 
-    def state_dict(self) -> dict[str, Any]:
-        name, keys, pos, has_gauss, cached = np.random.get_state()
-        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                 "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        mine = rng_states()
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and trainer.world_size > 1:
+            every: list = [None] * trainer.world_size
+            torch.distributed.all_gather_object(every, mine)
+        else:
+            every = [mine]
+        checkpoint["rng_states"] = every  # index = global rank
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        torch.set_rng_state(state["torch"])
-        random.setstate(_tuples(state["python"]))
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        every = checkpoint.get("rng_states") or []
+        if trainer.global_rank < len(every):
+            set_rng_states(every[trainer.global_rank])
+
+
+def rng_states() -> dict[str, Any]:
+    """This process's generators, as tensors and plain values (loadable with weights_only=True)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_states(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    random.setstate(_tuples(state["python"]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _tuples(x):
