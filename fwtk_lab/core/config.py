@@ -46,6 +46,7 @@ class DatasetConfig:
     min_chars: Optional[int] = None  # keep lines at least this long; None: longer than max_chars (the series)
     font_size: int = 16
     fit_height: Optional[int] = 15
+    size_rule: str = "original"  # original (per phrase, the series) | ascenders (per font, ours)
     max_font_size: int = 96
     align: str = "center"
     jitter: List[int] = field(default_factory=lambda: [-3, 3])
