@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test data bench tensorboard clean
+.PHONY: help install train test data bench progression tensorboard clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
@@ -33,6 +33,15 @@ data: install ## Build or verify the dataset cache; print counts, bytes, build t
 bench: install ## Throughput benchmarks (1 vs 2 torch threads); appends to experiments/threads_bench.md
 	$(PY) experiments/threads_bench.py cnn_rnn
 	$(PY) experiments/threads_bench.py rnn
+
+# The series' progression: every conf/experiment/series_*.yaml x 3 seeds in one Hydra multirun, then the table.
+# Budget (stated in the table): PROGRESSION_PHRASES phrases (x 5 fonts; half of them train), each config's epochs.
+PROGRESSION_PHRASES ?= 20000
+PROGRESSION_DIR := outputs/progression/$(shell date +%Y-%m-%d_%H-%M-%S)
+progression: install ## All series_* experiments x 3 seeds (multirun, ~1 h on 2 cores), then experiments/progression.md + .png
+	$(PY) -m fwtk_lab.train -m seed=0,1,2 'experiment=glob(series_*)' dataset.max_phrases=$(PROGRESSION_PHRASES) \
+		trainer.enable_progress_bar=false hydra.sweep.dir=$(PROGRESSION_DIR) $(ARGS)
+	$(PY) -m fwtk_lab.report $(PROGRESSION_DIR)
 
 tensorboard: install ## Serve TensorBoard on the runs in outputs/
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)

@@ -16,6 +16,7 @@ from fwtk_lab.core.cli import friendly_errors, print_config
 from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
+from fwtk_lab.training.aic import train_aic
 from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.train")
@@ -97,6 +98,7 @@ def train(cfg: DictConfig) -> dict:
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
         "classes": dm.classes, "dataset": str(dm.store.root),
     }
+    metrics.update(train_aic(model, dm))  # AIC on the training split, with the tested weights
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
         hp_metrics = {"hp/test_acc": metrics["test/acc"], "hp/test_loss": metrics["test/loss"],
