@@ -183,7 +183,8 @@ def plot(rows: list[Row], path: Path) -> str:
     ax = axes[0][0]
     markers = {"var_jitter": "o", "fixed16": "s"}
     for recipe in sorted({r.runs[0].series["recipe"] for r in rows}):
-        for variant, face in (("corrected", None), ("faithful", "none")):
+        for variant in sorted({r.runs[0].series["variant"] for r in rows}, key=lambda v: (v != "corrected", v)):
+            face = None if variant == "corrected" else "none"
             pts = [r for r in rows if r.runs[0].series["recipe"] == recipe and r.runs[0].series["variant"] == variant]
             if not pts:
                 continue
