@@ -7,7 +7,11 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
+<<<<<<< HEAD
 .PHONY: help install train test lint data bench tensorboard clean
+=======
+.PHONY: help install train test data bench progression tensorboard clean
+>>>>>>> recipes
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
@@ -37,6 +41,17 @@ bench: install ## Benchmarks: 1 vs 2 torch threads (experiments/threads_bench.md
 	$(PY) experiments/threads_bench.py cnn_rnn
 	$(PY) experiments/threads_bench.py rnn
 	$(PY) experiments/checkpoint_bench.py cnn_rnn 3
+
+# The series' progression: every conf/experiment/series_*.yaml x 3 seeds in one Hydra multirun, then the table.
+# Budget (stated in the table): PROGRESSION_PHRASES phrases (x 5 fonts; half of them train), each config's epochs.
+# Measured: 6000 phrases took 43 min for the 57 runs on 2 cores shared with other jobs (load 2 to 5); 12000 is
+# sized (not measured) for about an hour on 2 idle cores.
+PROGRESSION_PHRASES ?= 12000
+PROGRESSION_DIR := outputs/progression/$(shell date +%Y-%m-%d_%H-%M-%S)
+progression: install ## All series_* experiments x 3 seeds (multirun, ~1 h on 2 idle cores), then experiments/progression.md + .png
+	$(PY) -m fwtk_lab.train -m seed=0,1,2 'experiment=glob(series_*)' dataset.max_phrases=$(PROGRESSION_PHRASES) \
+		trainer.enable_progress_bar=false hydra.sweep.dir=$(PROGRESSION_DIR) $(ARGS)
+	$(PY) -m fwtk_lab.report $(PROGRESSION_DIR)
 
 tensorboard: install ## Serve TensorBoard on the runs in outputs/
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)

@@ -27,6 +27,7 @@ from fwtk_lab.core import threads
 from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkpoint
 from fwtk_lab.core.cli import friendly_errors
 from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.training.losses import probabilities as class_probabilities
 
 ACCEPTED = "an image file Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
 INK_THRESHOLD = 0.25  # after inversion and contrast stretch: pixels above this are ink (crop box)
@@ -219,9 +220,13 @@ def describe(model, spec: dict) -> str:
 
 @torch.inference_mode()
 def probabilities(model, x: torch.Tensor) -> list[float]:
-    """Softmax over the model's classes for one prepared image (1, 1, H, W)."""
-    logits = model(x.to(model.device))
-    return torch.softmax(logits.double(), dim=-1)[0].cpu().tolist()
+    """The model's class probabilities for one prepared image (1, 1, H, W) in [0, 1].
+
+    Rescaled to the pixel range the model was trained on (data.pixel_scale); softmax, or the normalised
+    sigmoids of a loss=keras_sigmoid_ce run."""
+    scale = 255.0 / float(model.cfg.data.get("pixel_scale", 255.0))
+    logits = model(x.to(model.device) * scale)
+    return class_probabilities(model.cfg.get("loss", "ce"), logits.double())[0].cpu().tolist()
 
 
 # ---------------------------------------------------------------------------------------------- run

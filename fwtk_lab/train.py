@@ -30,6 +30,7 @@ from fwtk_lab.training import checkpoint_io, components, identity, provenance, r
 from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
 from fwtk_lab.training.checkpoints import LAST, LatestCheckpoint, RNGState
 from fwtk_lab.training.loggers import check_extras, log_final
+from fwtk_lab.training.aic import train_aic
 from fwtk_lab.training.module import FontClassifier
 from fwtk_lab.training.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
 
@@ -162,6 +163,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
         "classes": dm.classes, "dataset": str(dm.store.root), "run_dir": str(run_dir), "provenance": prov,
     }
+    metrics.update(train_aic(model, dm))  # AIC on the training split, with the tested weights
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
         hp_metrics = {"hp/test_acc": metrics["test/acc"], "hp/test_loss": metrics["test/loss"],

@@ -66,3 +66,10 @@ def tiny_store(data_dir):
     from fwtk_lab.data.dataset import prepare
 
     return prepare(dataset_cfg(), data_dir)
+
+
+def embedded(name: str) -> str:
+    """The path of one of matplotlib's embedded fonts by file stem."""
+    from fwtk_lab.data.fonts import embedded_dir
+
+    return str(embedded_dir() / f"{name}.ttf")

@@ -42,7 +42,7 @@ def test_each_model_learns_on_tiny_data(model, tmp_path, data_dir):
 
     size_features trains on recipe 1 (fixed16): recipe 2 was made to remove exactly the size cue it reads.
     """
-    lr = {"size_features": 0.1, "logreg": 0.01}.get(model, 0.003)
+    lr = {"size_features": 0.1, "logreg": 0.01, "cnn_rnn_small": 0.01}.get(model, 0.003)
     dataset = "fixed16" if model == "size_features" else "var_jitter"
     cfg = compose_train([f"model={model}", f"dataset={dataset}", f"optimizer.lr={lr}", f"paths.data_dir={data_dir}"], tmp_path)
     pl.seed_everything(0)

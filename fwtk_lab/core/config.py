@@ -46,6 +46,7 @@ class DatasetConfig:
     min_chars: Optional[int] = None  # keep lines at least this long; None: longer than max_chars (the series)
     font_size: int = 16
     fit_height: Optional[int] = 15
+    size_rule: str = "original"  # original (per phrase, the series) | ascenders (per font, ours)
     max_font_size: int = 96
     align: str = "center"
     jitter: List[int] = field(default_factory=lambda: [-3, 3])
@@ -74,6 +75,7 @@ class DataConfig:
     num_workers: int = 0
     shuffle_seed: Optional[int] = None  # None: the run's seed
     drop_last: bool = False
+    pixel_scale: float = 255.0  # images are divided by this on the device: 255 -> [0, 1]; 1 keeps the series' raw 0-255
 
 
 @dataclass

@@ -16,6 +16,14 @@ from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.data.dataset import prepare
 
 
+def size_text(sizes) -> str:
+    """A manifest's font sizes of one font ({size: images}, or one size) as "16 (87.4%), 20 (12.6%)"."""
+    if not isinstance(sizes, dict):
+        return str(sizes)
+    total = sum(sizes.values()) or 1
+    return ", ".join(f"{s} ({100 * n / total:.1f}%)" for s, n in sorted(sizes.items(), key=lambda kv: int(kv[0])))
+
+
 def summarise(cfg: DictConfig) -> dict:
     """Build (or open and verify) the cache; print counts per font and split; write the sample sheet."""
     t0 = time.perf_counter()
@@ -32,7 +40,7 @@ def summarise(cfg: DictConfig) -> dict:
     for split in splits.SPLITS:
         table.add_column(split, justify="right")
     table.add_column("images", justify="right")
-    sizes = m.get("font_sizes") or [""] * len(store.classes)
+    sizes = [size_text(s) for s in m.get("font_sizes") or [""] * len(store.classes)]
     for k, name in enumerate(store.classes):
         per_split = [int((labels[rows[s]] == k).sum()) for s in splits.SPLITS]
         table.add_row(name, str(sizes[k]), *map(str, per_split), str(int((labels == k).sum())))

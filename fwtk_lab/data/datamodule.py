@@ -153,9 +153,9 @@ class FontDataModule(pl.LightningDataModule):
         return 0 if trainer is None else int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """uint8 travels to the device; it becomes float in [0, 1] there."""
+        """uint8 travels to the device; it becomes float there, divided by data.pixel_scale (255: [0, 1])."""
         images, labels = batch
-        return images.to(torch.float32).div_(255.0), labels
+        return images.to(torch.float32).div_(float(self.data_cfg.get("pixel_scale", 255.0))), labels
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

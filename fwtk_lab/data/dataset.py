@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fwtk_lab.data import corpus, fonts as fontlib, store
 from fwtk_lab.core.config import ConfigError, DatasetConfig
 from fwtk_lab.core.files import sha256_file
-from fwtk_lab.data.render import Recipe, Renderer, fitted_size, jitters
+from fwtk_lab.data.render import Recipe, Renderer, jitters
 
 log = logging.getLogger(__name__)
 CHUNK = 2048  # images per work item
@@ -24,7 +24,7 @@ CHUNK = 2048  # images per work item
 def recipe_of(cfg: DatasetConfig) -> Recipe:
     recipe = Recipe(
         width=cfg.width, height=cfg.height, font_size=cfg.font_size, fit_height=cfg.fit_height,
-        max_font_size=cfg.max_font_size, align=cfg.align, jitter=tuple(cfg.jitter),
+        max_font_size=cfg.max_font_size, align=cfg.align, jitter=tuple(cfg.jitter), size_rule=cfg.size_rule,
     )
     try:
         if len(cfg.jitter) != 2:
@@ -59,15 +59,18 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _render_chunk(args: tuple) -> int:
-    """Worker: render some phrases in one font straight into the memory-mapped output at `offset`."""
+def _render_chunk(args: tuple) -> tuple[int, np.ndarray]:
+    """Worker: render some phrases in one font straight into the memory-mapped output at `offset`.
+
+    Returns (offset, the font size of each image)."""
     out_path, font_path, recipe, offset, phrases, shifts = args
     images = np.load(out_path, mmap_mode="r+")
     render = _renderer(font_path, recipe)
+    sizes = np.empty(len(phrases), dtype=np.int16)
     for i, phrase in enumerate(phrases):
-        images[offset + i] = render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
+        images[offset + i], sizes[i] = render.render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
     images.flush()
-    return len(phrases)
+    return offset, sizes
 
 
 _RENDERERS: dict = {}  # per process: one Renderer per (font, recipe), built on first use
@@ -80,8 +83,11 @@ def _renderer(path: str, recipe: Recipe) -> Renderer:
     return _RENDERERS[key]
 
 
-def render_all(out_path: Path, font_paths: list[str], recipe: Recipe, phrases: list[str], seed: int, workers: int) -> None:
-    """Fill images.npy (fonts x phrases, H, W); deterministic whatever the number of workers."""
+def render_all(out_path: Path, font_paths: list[str], recipe: Recipe, phrases: list[str], seed: int,
+               workers: int) -> np.ndarray:
+    """Fill images.npy (fonts x phrases, H, W); deterministic whatever the number of workers.
+
+    Returns the font size of every image (fonts x phrases)."""
     shifts = jitters(seed, len(font_paths), len(phrases), recipe.jitter)
     jobs = [
         (str(out_path), path, recipe, label * len(phrases) + start,
@@ -92,14 +98,28 @@ def render_all(out_path: Path, font_paths: list[str], recipe: Recipe, phrases: l
     columns = (TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("render", total=len(phrases) * len(font_paths))
+        sizes = np.zeros(len(phrases) * len(font_paths), dtype=np.int16)
+
+        def done(result: tuple[int, np.ndarray]) -> None:
+            offset, chunk = result
+            sizes[offset:offset + len(chunk)] = chunk
+            bar.advance(task, len(chunk))
+
         if workers <= 1:
             for job in jobs:
-                bar.advance(task, _render_chunk(job))
+                done(_render_chunk(job))
         else:
             ctx = mp.get_context("spawn")  # no fork of a process that may hold torch threads
             with ctx.Pool(workers) as pool:
-                for done in pool.imap_unordered(_render_chunk, jobs):
-                    bar.advance(task, done)
+                for result in pool.imap_unordered(_render_chunk, jobs):
+                    done(result)
+    return sizes.reshape(len(font_paths), len(phrases))
+
+
+def size_counts(sizes: np.ndarray) -> dict[str, int]:
+    """{font size: images} of one font, for the manifest."""
+    values, counts = np.unique(sizes, return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(values, counts)}
 
 
 def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
@@ -118,14 +138,14 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
         del images
         workers = cfg.build_workers or os.cpu_count() or 1
-        render_all(tmp / "images.npy", [f.path for f in fonts], recipe, phrases, cfg.seed, workers)
+        sizes = render_all(tmp / "images.npy", [f.path for f in fonts], recipe, phrases, cfg.seed, workers)
         np.save(tmp / "labels.npy", np.repeat(np.arange(len(fonts), dtype=np.int64), len(phrases)))
         np.save(tmp / "phrase_ids.npy", np.tile(np.arange(len(phrases), dtype=np.int64), len(fonts)))
         (tmp / "phrases.json").write_text(json.dumps(phrases), encoding="utf-8")
         return {
             "kind": "render", "name": cfg.name, "key": key, "recipe": recipe.__dict__, "seed": cfg.seed,
             "classes": [f.name for f in fonts], "fonts": [f.__dict__ for f in fonts],
-            "font_sizes": [fitted_size(f.path, recipe) for f in fonts],
+            "font_sizes": [size_counts(s) for s in sizes],  # per font: {size: images}
             "num_phrases": len(phrases), "corpus_lines_kept": kept,
             "corpus": {"source": cfg.corpus.source, "path": cfg.corpus.path, "max_chars": cfg.max_chars,
                        "min_chars": cfg.min_chars, "max_phrases": cfg.max_phrases},

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MeanMetric, Metric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from fwtk_lab.training.losses import get as get_loss
 
 STAGES = ("train", "val", "test")
 
@@ -61,6 +62,7 @@ class FontClassifier(pl.LightningModule):
         for m in self.modules():  # metric states go into checkpoints: a run resumed mid-epoch reports the same
             if isinstance(m, Metric):
                 m.persistent(True)
+        self.loss = get_loss(self.cfg.get("loss", "ce"))  # ce, or keras_sigmoid_ce (the series' defect)
 
     @property
     def num_parameters(self) -> int:
@@ -74,14 +76,14 @@ class FontClassifier(pl.LightningModule):
     def step(self, batch, stage: str) -> torch.Tensor:
         images, labels = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels)
+        loss = self.loss(logits, labels)
         self.losses[key(stage)].update(loss.detach(), weight=labels.numel())
         self.metrics[key(stage)].update(logits.detach(), labels)
         if key(stage) in self.per_font:
             self.per_font[key(stage)].update(logits.detach(), labels)
         if stage == "test":
             self.confusion.update(logits.detach(), labels)
-            self.test_nll.update(F.cross_entropy(logits.detach().double(), labels, reduction="sum"))
+            self.test_nll.update(self.loss(logits.detach().double(), labels, reduction="sum"))
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
