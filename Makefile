@@ -7,11 +7,7 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-<<<<<<< HEAD
-.PHONY: help install train test lint data bench tensorboard clean
-=======
-.PHONY: help install train test data bench progression tensorboard clean
->>>>>>> recipes
+.PHONY: help install train test lint data bench progression tensorboard clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
