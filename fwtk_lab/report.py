@@ -73,14 +73,25 @@ class Row:
         return statistics.stdev(v) if len(v) > 1 else None
 
 
+def _metrics_files(root: Path) -> list[Path]:
+    """metrics.json of the runs under root; a sweep directory lists its jobs' run directories in summary.json."""
+    found = set(root.rglob("metrics.json"))
+    summary = root / "summary.json"
+    if summary.is_file():
+        for job in json.loads(summary.read_text()).get("jobs", []):
+            if (Path(job["dir"]) / "metrics.json").is_file():
+                found.add(Path(job["dir"]) / "metrics.json")
+    return list(found)
+
+
 def find_runs(dirs: list[str]) -> list[Run]:
-    """Every directory under `dirs` with both config.yaml and metrics.json."""
+    """Every directory under `dirs` with both config.yaml and metrics.json (a sweep dir: the jobs of its summary.json)."""
     runs = []
     for d in dirs:
         root = Path(d)
         if not root.is_dir():
             raise ReportError(f"{d!r} is not a directory; give run directories or a multirun directory")
-        for metrics in sorted(root.rglob("metrics.json")):
+        for metrics in sorted(_metrics_files(root)):
             config = metrics.parent / "config.yaml"
             if not config.is_file():
                 continue
