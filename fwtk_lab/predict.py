@@ -27,6 +27,7 @@ from fwtk_lab.core import threads
 from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkpoint
 from fwtk_lab.core.cli import friendly_errors
 from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.launch import launch
 
 ACCEPTED = "an image file Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
 INK_THRESHOLD = 0.25  # after inversion and contrast stretch: pixels above this are ink (crop box)
@@ -351,7 +352,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     sys.argv[:] = normalize_argv(sys.argv)
-    _main()
+    launch(_main, "predict")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 from fwtk_lab.core import threads
 from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
 from fwtk_lab.core.cli import friendly_errors, print_config
-from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.launch import launch
+from fwtk_lab.core.preflight import preflight
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
+from fwtk_lab.training.dataset_identity import RecordDataset
 from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.train")
@@ -55,7 +58,7 @@ def hparams(cfg: DictConfig) -> dict:
 
 def train(cfg: DictConfig) -> dict:
     """Fit, test the chosen checkpoint on the test split, write metrics.json; return the metrics."""
-    validate(cfg)
+    preflight(cfg, "train")
     n_threads = threads.configure(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
@@ -64,6 +67,7 @@ def train(cfg: DictConfig) -> dict:
     dm.setup("fit")
     model = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
     trainer = build_trainer(cfg)
+    trainer.callbacks.append(RecordDataset(dm))  # the dataset's identity goes into every checkpoint
     if trainer.is_global_zero:
         print_config(cfg)
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -124,4 +128,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, "train", check="train")
