@@ -118,14 +118,14 @@ def check_evaluate_keys(cfg: DictConfig) -> None:
         writable_dir("data_dir", cfg.data_dir, exists_ok_readonly=True)
 
 
-def check_file(key: str, path: Any, accepted: str) -> None:
+def check_file(key: str, path: Any, accepted: str, noun: str = "checkpoint") -> None:
     if not isinstance(path, str) or not path.strip():
         raise ConfigError(f"{key}={_show(path)}; accepted: {accepted}")
     p = Path(path).expanduser()
     if p.is_dir():
-        raise ConfigError(f"{key}={path!r} is a directory; accepted: {accepted}")
+        raise ConfigError(f"{noun} {path!r} ({key}) is a directory; accepted: {accepted}")
     if not p.is_file():
-        raise ConfigError(f"{key}={path!r} does not exist; accepted: {accepted}")
+        raise ConfigError(f"{noun} {path!r} ({key}) does not exist; accepted: {accepted}")
 
 
 def check_data(data: DictConfig) -> None:
@@ -206,8 +206,8 @@ def check_model(cfg: DictConfig, n_classes: int | None) -> None:
         if slicer.stride > slicer.width:
             raise ConfigError(f"slicer.stride={slicer.stride} is larger than slicer.width={slicer.width}: columns "
                               f"between blocks would never be seen; accepted: a stride <= the width (null: the width)")
-    part = OmegaConf.to_container(OmegaConf.create({k: cfg.get(k) for k in ("slicer", "model", "optimizer", "scheduler")}),
-                                  resolve=True)
+    part = {k: OmegaConf.to_container(cfg[k], resolve=True) if cfg.get(k) is not None else None
+            for k in ("slicer", "model", "optimizer", "scheduler")}  # resolved against the whole config
     shape = (cfg.dataset.height, cfg.dataset.width)
     classes = [f"class{k}" for k in range(n_classes or 2)]
     try:

@@ -28,6 +28,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def load(path, map_location: Any = "cpu") -> dict[str, Any]:
     """torch.load with one clear message for a missing, truncated or foreign file."""
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {str(p)!r} is a directory; give ckpt_path=<run dir>/checkpoints/<file>.ckpt")
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give ckpt_path=<run dir>/checkpoints/<file>.ckpt")
     try:
