@@ -158,8 +158,7 @@ def test_precheck_leaves_hydra_flags_and_valid_sweeps_alone(tmp_path):
 
 @pytest.mark.parametrize("module, args, words", [
     ("fwtk_lab.train", ["dataset.widht=3"], ["dataset.widht", "accepts"]),
-    ("fwtk_lab.train", ["model=nope"], ["model=nope", "cnn_rnn"]),
-    ("fwtk_lab.train", ["trainer.accelerator=tpux"], ["tpux"]),
+    ("fwtk_lab.train", [*TINY, "trainer.accelerator=tpux"], ["tpux"]),
     ("fwtk_lab.data", ["paths.output_dir=AFILE"], ["paths.output_dir", "is a file"]),
     ("fwtk_lab.evaluate", ["ckpt_path=TMP"], ["ckpt_path", "is a directory"]),
 ])

@@ -174,8 +174,13 @@ def resolve(specs: list[str]) -> list[Font]:
         by_hash[digest] = path
         if digest not in _CHECKED:  # the checks depend only on the bytes: once per process
             check_parse(path, data)
-            check_draws(path, ft)
-            name = class_name(ft)
+            try:
+                check_draws(path, ft)
+                name = class_name(ft)
+            except (OSError, ValueError, UnicodeError) as e:
+                if isinstance(e, FontError):
+                    raise
+                raise FontError(f"font {path!r} cannot be drawn ({type(e).__name__}: {e}); give an intact font file") from None
             if not name.strip():
                 raise FontError(f"font {path!r} has no family name (a damaged name table); give an intact font file")
             _CHECKED[digest] = name

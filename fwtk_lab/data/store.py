@@ -98,7 +98,9 @@ def check_fields(root: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> N
             raise CacheError(f"{root / name}.npy: values {int(a.min())}..{int(a.max())} outside 0..{top - 1} "
                              f"(the manifest's {'classes' if name == 'labels' else 'num_phrases'})")
     fonts = manifest.get("fonts")
-    if fonts is not None and [f.get("name") if isinstance(f, dict) else None for f in fonts] != classes:
+    if manifest.get("kind") == "render" and not isinstance(fonts, list):
+        raise CacheError(f"{root / MANIFEST}: a rendered dataset without its list of fonts")
+    if fonts is not None and (not isinstance(fonts, list) or [f.get("name") if isinstance(f, dict) else None for f in fonts] != classes):
         raise CacheError(f"{root / MANIFEST}: classes {classes} do not match the fonts it lists")
     path = root / "phrases.json"
     if path.is_file():
