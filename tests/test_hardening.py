@@ -82,6 +82,8 @@ def one_line_error(proc) -> str:
     (["dataset.corpus.source=file"], ["dataset.corpus.path"]),
     (["dataset.align=right"], ["dataset.align", "center"]),
     (["figures.predictions=-1"], ["figures.predictions"]),
+    (["dataset=h5"], ["dataset.path"]),
+    (["dataset=h5", "dataset.path=/nonexistent/x.h5"], ["does not exist", "HDF5"]),
 ])
 def test_preflight_rejects_with_the_key(override, words, tmp_path):
     cfg = compose_train(override, tmp_path)

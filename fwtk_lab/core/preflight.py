@@ -173,6 +173,10 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
         raise ConfigError(str(e)) from None
     dataset_lib.recipe_of(ds)  # the renderer's own rules (align, fit_height, font_size)
 
+    if ds.source == "h5":
+        if OmegaConf.is_missing(ds, "path") or not ds.path:
+            raise ConfigError("dataset=h5 needs dataset.path=FILE (an HDF5 file, one (N, H, W) uint8 dataset per font)")
+        check_file("dataset.path", ds.path, "an HDF5 file (one (N, H, W) uint8 dataset per font)", noun="HDF5 file")
     if ds.source != "render":
         return None
     paths = fontlib.resolve_paths(list(ds.fonts))
