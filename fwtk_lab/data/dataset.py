@@ -145,7 +145,7 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
     def build(tmp: Path) -> dict:
         n, h, w = len(fonts) * len(phrases), recipe.height, recipe.width
         text_bytes = sum(len(p) + 4 for p in phrases)
-        require_free(tmp, n * h * w + 16 * n + text_bytes + 2**20, f"the dataset {root.name} ({n:,} images of {h}x{w})",
+        require_free(root.parent, n * h * w + 16 * n + text_bytes + 2**20, f"the dataset {root.name} ({n:,} images of {h}x{w})",
                      "paths.data_dir")
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
         del images
@@ -215,7 +215,7 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
             n, h, w = shapes[names[0]]
             if n == 0:
                 raise ConfigError(f"{path}: datasets are empty")
-            require_free(tmp, n * len(names) * (h * w + 16) + 2**20, f"the dataset {root.name}", "paths.data_dir")
+            require_free(root.parent, n * len(names) * (h * w + 16) + 2**20, f"the dataset {root.name}", "paths.data_dir")
             images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n * len(names), h, w))
             for label, k in enumerate(names):
                 block = f[k][...]
