@@ -69,7 +69,7 @@ def one_line_error(proc) -> str:
     (["dataset.max_phrases=0"], ["dataset.max_phrases=0"]),  # built and kept an empty cache
     (["dataset.max_phrases=-5"], ["dataset.max_phrases=-5"]),
     (["dataset.fonts=[DejaVuSans]"], ["at least 2 fonts"]),  # was a torchmetrics message
-    (["dataset.split.train=0.6", "dataset.split.test=0.3"], ["split"]),  # fractions sum to 1.0? no: 1.0 -> ok?
+    (["dataset.split.train=0.6"], ["must be >= 0 and sum to 1"]),
     (["dataset.split.train=0.9", "dataset.split.test=0.0"], ["test split would be empty"]),  # after training
     (["dataset.max_phrases=3"], ["val split would be empty", "3 phrases"]),  # after the build
     (["trainer.max_epochs=abc"], ["trainer.max_epochs"]),
@@ -87,9 +87,6 @@ def one_line_error(proc) -> str:
 ])
 def test_preflight_rejects_with_the_key(override, words, tmp_path):
     cfg = compose_train(override, tmp_path)
-    if override == ["dataset.split.train=0.6", "dataset.split.test=0.3"]:
-        pf.preflight(cfg, "train")  # 0.6 + 0.1 + 0.3 = 1: valid, the check must not over-reject
-        return
     with pytest.raises(ConfigError) as e:
         pf.preflight(cfg, "train")
     msg = str(e.value)
@@ -101,7 +98,8 @@ def test_preflight_rejects_with_the_key(override, words, tmp_path):
 
 def test_preflight_accepts_the_defaults_and_presets(tmp_path):
     for override in ([], ["model=transformer"], ["model=logreg", "slicer=none"], ["dataset=fixed16"],
-                     ["scheduler=cosine", "optimizer=sgd"], ["trainer=debug"], ["slicer.stride=4"]):
+                     ["scheduler=cosine", "optimizer=sgd"], ["trainer=debug"], ["slicer.stride=4"],
+                     ["dataset.split.train=0.6", "dataset.split.test=0.3"], ["dataset.jitter=[-8,9]"]):
         pf.preflight(compose_train(override, tmp_path), "train")
     assert not (tmp_path / "data").exists()
 
