@@ -1,6 +1,7 @@
 """Test a checkpoint on its run's test split: `python -m fwtk_lab.evaluate ckpt_path=...`."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import hydra
@@ -12,17 +13,44 @@ from rich.table import Table
 from fwtk_lab.training import checkpoint_io, figures
 from fwtk_lab.core import threads
 from fwtk_lab.core.cli import friendly_errors
-from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.core.config import CONF_DIR, ConfigError, validate
+from fwtk_lab.core.launch import launch
+from fwtk_lab.core.preflight import preflight
+from fwtk_lab.data import dataset as dataset_lib
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.core.files import atomic_write_json
+from fwtk_lab.training.dataset_identity import KEY as DATASET_KEY
 from fwtk_lab.training.module import FontClassifier
 
+log = logging.getLogger("fwtk_lab.evaluate")
 
-def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "auto", out_dir: str | None = None) -> dict:
+
+def check_same_data(ckpt: dict, run_cfg, ckpt_path: str, allow_other_data: bool = False) -> None:
+    """Refuse (or, with allow_other_data, warn) when the dataset the run's config gives now is not the
+    one the checkpoint was trained on (its corpus, fonts or recipe changed since)."""
+    recorded = ckpt.get(DATASET_KEY)
+    if not recorded:
+        log.warning("checkpoint %s records no dataset identity (written before this check existed): "
+                    "cannot tell whether the data changed since training", ckpt_path)
+        return
+    now = dataset_lib.identity(run_cfg.dataset)
+    if now is None or now["key"] == recorded.get("key"):
+        return
+    msg = (f"checkpoint {ckpt_path!r} was trained on dataset {recorded.get('name')} but its config now gives "
+           f"{now['name']} (the corpus, a font file or the recipe changed since training)")
+    if not allow_other_data:
+        raise ConfigError(f"{msg}; its test accuracy would be on other data; restore the inputs, or pass "
+                          f"allow_other_data=true to evaluate anyway")
+    log.warning("%s; evaluating anyway (allow_other_data=true)", msg)
+
+
+def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "auto", out_dir: str | None = None,
+             allow_other_data: bool = False) -> dict:
     """Test metrics and confusion matrix of a checkpoint, on the dataset and split its run used."""
     ckpt = checkpoint_io.load(ckpt_path)
     run_cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
     validate(run_cfg)
+    check_same_data(ckpt, run_cfg, str(ckpt_path), allow_other_data)
     model = FontClassifier.load_from_checkpoint(ckpt_path, map_location="cpu")
     dm = FontDataModule(run_cfg.dataset, run_cfg.data, data_dir or run_cfg.paths.data_dir, seed=run_cfg.seed)
     trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
@@ -56,11 +84,13 @@ def show(result: dict) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
+    preflight(cfg, "evaluate")
     threads.configure(cfg.threads)
-    result = evaluate(cfg.ckpt_path, cfg.data_dir, cfg.accelerator, out_dir=cfg.paths.run_dir)
+    result = evaluate(cfg.ckpt_path, cfg.data_dir, cfg.accelerator, out_dir=cfg.paths.run_dir,
+                      allow_other_data=bool(cfg.get("allow_other_data", False)))
     show(result)
     Console().print(f"written {Path(cfg.paths.run_dir) / 'metrics.json'}")
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, "evaluate", check="evaluate")

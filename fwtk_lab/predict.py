@@ -28,6 +28,7 @@ from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkp
 from fwtk_lab.core.cli import friendly_errors
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.training.losses import probabilities as class_probabilities
+from fwtk_lab.core.launch import launch
 
 ACCEPTED = "an image file Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
 INK_THRESHOLD = 0.25  # after inversion and contrast stretch: pixels above this are ink (crop box)
@@ -356,7 +357,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     sys.argv[:] = normalize_argv(sys.argv)
-    _main()
+    launch(_main, "predict")
 
 
 if __name__ == "__main__":

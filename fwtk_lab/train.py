@@ -23,7 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from fwtk_lab.core import threads
 from fwtk_lab.core.cli import friendly_errors, in_multirun, print_config
-from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.launch import launch
+from fwtk_lab.core.preflight import preflight
 from fwtk_lab.core.files import atomic_write_json, atomic_write_text
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.training import checkpoint_io, components, identity, provenance, resume
@@ -31,6 +33,7 @@ from fwtk_lab.training.checkpoint_io import AtomicCheckpointIO
 from fwtk_lab.training.checkpoints import LAST, LatestCheckpoint, RNGState
 from fwtk_lab.training.loggers import check_extras, log_final
 from fwtk_lab.training.aic import train_aic
+from fwtk_lab.training.dataset_identity import RecordDataset
 from fwtk_lab.training.module import FontClassifier
 from fwtk_lab.training.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
 
@@ -78,7 +81,7 @@ def hparams(cfg: DictConfig) -> dict:
 
 def train(cfg: DictConfig) -> dict:
     """Fit (continuing the run's newest checkpoint), test the chosen checkpoint, write metrics.json."""
-    validate(cfg)
+    preflight(cfg, "train")  # every start-up check, before any file is written or data built
     run_dir = Path(cfg.paths.run_dir)
     if in_multirun() and str(cfg.trainer.get("strategy", "auto")).startswith("ddp"):
         return train_in_subprocess(cfg, run_dir)
@@ -107,6 +110,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
     start_step = checkpoint_io.load(ckpt_path)["global_step"] if ckpt_path else 0
     model = FontClassifier(cfg_dict, dm.classes, dm.image_shape)
     trainer = build_trainer(cfg, preemption, purge_step=start_step + 1 if ckpt_path else None)
+    trainer.callbacks.append(RecordDataset(dm))  # the dataset's identity goes into every checkpoint
     status = resume.read_status(run_dir) if rank0 else {}
     invocations = status.get("invocations", [])  # earlier invocations of this run, killed ones included
     this = {"start": _now(), "resumed_from": ckpt_path, "step_start": start_step, "pid": os.getpid()}
@@ -222,4 +226,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, "train", check="train")

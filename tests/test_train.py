@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
+import torch
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -120,3 +121,14 @@ def test_bad_config_fails_with_a_clear_message(override, expected, tmp_path, dat
     for word in expected:
         assert word in proc.stderr, (word, proc.stderr[-2000:])
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_checkpoints_record_their_dataset(run):
+    """evaluate compares this with the dataset the run's config gives now (issue 9)."""
+    from fwtk_lab.training.dataset_identity import KEY
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        recorded = torch.load(ckpt, map_location="cpu", weights_only=False)[KEY]
+        assert recorded["name"] == Path(metrics["dataset"]).name and recorded["key"] in recorded["name"]
+        assert recorded["classes"] == metrics["classes"]

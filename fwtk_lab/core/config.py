@@ -88,9 +88,13 @@ class PathsConfig:
 
 def check(node: Any, schema: type, key: str) -> DictConfig:
     """Merge one config node into its schema; raise ConfigError naming the key on any mismatch."""
+    fields = ", ".join(f for f in schema.__dataclass_fields__ if not f.startswith("_"))
+    if not isinstance(node, DictConfig):
+        shown = OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
+        raise ConfigError(f"config {key}={shown!r}: {key} is a group of keys, not a value; {key} accepts: {fields}")
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), node)
-    except OmegaConfBaseException as e:
+    except (OmegaConfBaseException, ValueError) as e:
         msg = str(e).splitlines()[0]
         bad = getattr(e, "full_key", None) or getattr(e, "key", None)
         where = f"{key}.{bad}" if bad else key

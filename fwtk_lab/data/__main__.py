@@ -1,7 +1,9 @@
 """Build or verify the dataset cache and summarise it: `python -m fwtk_lab.data` (`make data`)."""
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 
 import hydra
 import numpy as np
@@ -12,9 +14,13 @@ from rich.table import Table
 from fwtk_lab.training import figures
 from fwtk_lab.data import splits
 from fwtk_lab.core.cli import friendly_errors
-from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.files import disk_full
+from fwtk_lab.core.launch import launch
+from fwtk_lab.core.preflight import preflight
 from fwtk_lab.data.dataset import prepare
 
+log = logging.getLogger("fwtk_lab.data")
 
 def size_text(sizes) -> str:
     """A manifest's font sizes of one font ({size: images}, or one size) as "16 (87.4%), 20 (12.6%)"."""
@@ -24,7 +30,7 @@ def size_text(sizes) -> str:
     return ", ".join(f"{s} ({100 * n / total:.1f}%)" for s, n in sorted(sizes.items(), key=lambda kv: int(kv[0])))
 
 
-def summarise(cfg: DictConfig) -> dict:
+def summarise(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Build (or open and verify) the cache; print counts per font and split; write the sample sheet."""
     t0 = time.perf_counter()
     store = prepare(cfg.dataset, cfg.paths.data_dir)
@@ -55,21 +61,38 @@ def summarise(cfg: DictConfig) -> dict:
                   f"images {n} of {tuple(store.images.shape[1:])} uint8, {total_bytes / 2**20:.1f} MiB on disk")
     if built:
         console.print(f"build time {built:.1f} s ({n / built:,.0f} images/s); this call {seconds:.1f} s "
-                      f"({'opened and verified the cache' if seconds < built / 2 else 'built it'})")
-    sheet = store.root / "sample_sheet.png"
-    figures.save_png(figures.sample_sheet(store.images, store.labels, store.phrase_ids, store.classes,
-                                          phrase=int(cfg.sample_phrase) % store.num_phrases,
-                                          phrases=store.phrases()), sheet)
-    console.print(f"sample sheet {sheet}")
+                      f"({'built it' if store.built else 'opened and verified the cache'})")
+    fig = figures.sample_sheet(store.images, store.labels, store.phrase_ids, store.classes,
+                               phrase=int(cfg.sample_phrase) % store.num_phrases, phrases=store.phrases())
+    sheet = save_sheet(fig, store.root, run_dir)
+    console.print(f"sample sheet {sheet}" if sheet else "sample sheet not written (no writable directory)")
     return {"root": str(store.root), "images": n, "build_seconds": built, "seconds": seconds}
+
+
+def save_sheet(fig, cache_dir: Path, run_dir: str | Path | None) -> Path | None:
+    """The sample sheet goes into the cache; into the run directory when the cache is read-only."""
+    for d in (cache_dir, run_dir):
+        if d is None:
+            continue
+        try:
+            path = Path(d) / "sample_sheet.png"
+            figures.save_png(fig, path)
+            return path
+        except OSError as e:
+            if disk_full(e):
+                raise
+            log.warning("cannot write the sample sheet into %s (%s)", d, e.strerror or e)
+    return None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="data")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    validate(cfg)
-    summarise(cfg)
+    preflight(cfg, "data")
+    from hydra.core.hydra_config import HydraConfig
+
+    summarise(cfg, HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, "data", check="data")

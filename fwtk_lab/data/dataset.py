@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fwtk_lab.data import corpus, fonts as fontlib, store
 from fwtk_lab.core.config import ConfigError, DatasetConfig
-from fwtk_lab.core.files import sha256_file
+from fwtk_lab.core.files import DiskFullError, disk_full, require_free, sha256_file
 from fwtk_lab.data.render import Recipe, Renderer, jitters
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def select_phrases(cfg: DatasetConfig) -> tuple[list[str], int]:
     """The corpus's phrases, subsampled (seeded) to max_phrases; an error if there are too few."""
     if cfg.max_chars < 1:
         raise ConfigError(f"dataset.max_chars={cfg.max_chars} must be at least 1")
-    phrases, kept = corpus.load_phrases(cfg.corpus.source, cfg.corpus.path, cfg.max_chars, cfg.min_chars)
+    phrases, kept = _load_phrases(cfg.corpus.source, cfg.corpus.path, cfg.max_chars, cfg.min_chars)
     rule = f"longer than {cfg.max_chars}" if cfg.min_chars is None else f"at least {cfg.min_chars}"
     need = cfg.max_phrases if cfg.max_phrases is not None else 1
     if len(phrases) < max(need, 1):
@@ -53,6 +53,21 @@ def select_phrases(cfg: DatasetConfig) -> tuple[list[str], int]:
         keep = np.sort(rng.choice(len(phrases), size=cfg.max_phrases, replace=False))
         phrases = [phrases[i] for i in keep]
     return phrases, kept
+
+
+_PHRASES: dict = {}  # per process: the start-up checks and the build read the corpus once
+
+
+def _load_phrases(source: str, path: str | None, max_chars: int, min_chars: int | None) -> tuple[list[str], int]:
+    stamp = None
+    if source == "file" and path and Path(path).expanduser().is_file():
+        st = Path(path).expanduser().stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    key = (source, path, max_chars, min_chars, stamp)
+    if key not in _PHRASES:
+        _PHRASES[key] = corpus.load_phrases(source, path, max_chars, min_chars)
+    phrases, kept = _PHRASES[key]
+    return list(phrases), kept
 
 
 def cache_key(parts: dict) -> str:
@@ -122,7 +137,8 @@ def size_counts(sizes: np.ndarray) -> dict[str, int]:
     return {str(int(v)): int(c) for v, c in zip(values, counts)}
 
 
-def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
+def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list[str], int, str]:
+    """Recipe, fonts, phrases, corpus lines kept and the cache key of a render config (no pixels drawn)."""
     recipe = recipe_of(cfg)
     fonts = fontlib.resolve(list(cfg.fonts))
     phrases, kept = select_phrases(cfg)
@@ -131,12 +147,29 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
         "fonts": [f.sha256 for f in fonts],
         "phrases": hashlib.sha256("\n".join(phrases).encode()).hexdigest(),
     })
+    return recipe, fonts, phrases, kept, key
+
+
+def identity(cfg: DatasetConfig) -> dict | None:
+    """What a checkpoint records of its dataset and `evaluate` compares: {name, key} (None for h5 imports)."""
+    if cfg.source != "render":
+        return None
+    *_, key = rendered_identity(cfg)
+    return {"name": f"{cfg.name}-{key}", "key": key}
+
+
+def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
+    recipe, fonts, phrases, kept, key = rendered_identity(cfg)
     root = data_dir / f"{cfg.name}-{key}"
 
     def build(tmp: Path) -> dict:
         n, h, w = len(fonts) * len(phrases), recipe.height, recipe.width
+        text_bytes = sum(len(p) + 4 for p in phrases)
+        require_free(root.parent, n * h * w + 16 * n + text_bytes + 2**20, f"the dataset {root.name} ({n:,} images of {h}x{w})",
+                     "paths.data_dir")
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
         del images
+        _allocate(tmp / "images.npy")
         workers = cfg.build_workers or os.cpu_count() or 1
         sizes = render_all(tmp / "images.npy", [f.path for f in fonts], recipe, phrases, cfg.seed, workers)
         np.save(tmp / "labels.npy", np.repeat(np.arange(len(fonts), dtype=np.int64), len(phrases)))
@@ -151,7 +184,21 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
                        "min_chars": cfg.min_chars, "max_phrases": cfg.max_phrases},
         }
 
-    return cached(root, build, cfg.verify_checksums)
+    expect = {"key": key, "classes": [f.name for f in fonts], "num_phrases": len(phrases)}
+    return cached(root, build, cfg.verify_checksums, expect)
+
+
+def _allocate(path: Path) -> None:
+    """Reserve the memory-mapped file's blocks now: a full disk is ENOSPC here, not SIGBUS in a worker."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if disk_full(e):
+            raise
+        # filesystems without fallocate (EOPNOTSUPP): the free-space check above stands in
+    finally:
+        os.close(fd)
 
 
 def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
@@ -163,8 +210,10 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
     if not cfg.path:
         raise ConfigError("dataset=h5 needs dataset.path=FILE (an HDF5 file, one dataset per font)")
     path = Path(cfg.path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"dataset.path={str(path)!r} is a directory; give an HDF5 file (one dataset per font)")
     if not path.is_file():
-        raise ConfigError(f"dataset.path={str(path)!r} does not exist")
+        raise ConfigError(f"dataset.path={str(path)!r} does not exist; give an HDF5 file (one dataset per font)")
     key = cache_key({"kind": "h5", "sha256": sha256_file(path), "flipud": cfg.flipud})
     root = data_dir / f"{cfg.name}-{key}"
 
@@ -186,6 +235,7 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
             n, h, w = shapes[names[0]]
             if n == 0:
                 raise ConfigError(f"{path}: datasets are empty")
+            require_free(root.parent, n * len(names) * (h * w + 16) + 2**20, f"the dataset {root.name}", "paths.data_dir")
             images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n * len(names), h, w))
             for label, k in enumerate(names):
                 block = f[k][...]
@@ -201,20 +251,53 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
     return cached(root, build, cfg.verify_checksums)
 
 
-def cached(root: Path, build, checksums: bool) -> store.Store:
-    """Open a verified cache at root; build it (atomically) if absent; move aside and rebuild if broken."""
+def cached(root: Path, build, checksums: bool, expect: dict | None = None) -> store.Store:
+    """Open a verified cache at root; build it (atomically) if absent; move aside and rebuild if broken.
+
+    `expect`: manifest fields the cache must have (key, classes, num_phrases), so that a manifest
+    edited to other values is not used.
+    """
     if root.exists():
         try:
-            return store.open_store(root, checksums)
+            opened = store.open_store(root, checksums)
+            for field, value in (expect or {}).items():
+                if opened.manifest.get(field) != value:
+                    raise store.CacheError(f"{root / store.MANIFEST}: {field} is {opened.manifest.get(field)!r}, "
+                                           f"this config gives {value!r}")
+            return opened
         except store.CacheError as e:
             moved = store.quarantine(root)
             log.warning("dataset cache is broken (%s); moved it to %s and rebuilding", e, moved)
+    check_writable(root.parent, root.name)
     t0 = time.perf_counter()
-    with store.staging(root) as tmp:
-        meta = build(tmp)
-        meta["build_seconds"] = round(time.perf_counter() - t0, 2)
-        store.write_manifest(tmp, meta)
-    return store.open_store(root, checksums=False)
+    try:
+        with store.staging(root) as tmp:
+            meta = build(tmp)
+            meta["build_seconds"] = round(time.perf_counter() - t0, 2)
+            store.write_manifest(tmp, meta)
+    except OSError as e:
+        if not disk_full(e):
+            raise
+        raise DiskFullError(f"no space left on the device while building the dataset {root.name} in {root.parent}; "
+                            f"the partial build was removed and the caches already there were kept; "
+                            f"free some space or set paths.data_dir to a disk with room") from None
+    built = store.open_store(root, checksums=False)
+    built.built = True
+    return built
+
+
+def check_writable(data_dir: Path, name: str) -> None:
+    """A cache can be built under data_dir: it is (or can be made) a writable directory."""
+    d = data_dir
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    what = f"paths.data_dir={str(data_dir)!r}"
+    if not d.is_dir():
+        raise ConfigError(f"{what}: {d} is a file, not a directory; give a directory for the dataset caches")
+    if not os.access(d, os.W_OK | os.X_OK):
+        held = "holds no cache " + name if d == data_dir else f"cannot be created ({d} is read-only)"
+        raise ConfigError(f"{what} is not writable and {held}; give a writable paths.data_dir "
+                          f"(a read-only one works once it holds the cache)")
 
 
 def prepare(cfg: DatasetConfig, data_dir: str | Path) -> store.Store:

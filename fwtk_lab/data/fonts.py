@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import logging
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,10 @@ EMBEDDED = (
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".pfa", ".woff", ".woff2")
 PROBE_TEXT = "".join(chr(c) for c in range(33, 127))  # every printable ASCII glyph but space
 REGULAR_STYLES = {"regular", "book", "roman", "normal", "medium", ""}
+SFNT_MAGIC = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")  # TrueType / OpenType / collection files
+ALNUM = string.ascii_letters + string.digits
+GLYPH_VARIANTS = ("oldstyle", "small", "alt")  # name suffixes of variant forms of the same character
+MAX_FOREIGN_GLYPHS = 4  # letters/digits a text face may map to other glyphs (none of the embedded faces does)
 
 
 class FontError(ValueError):
@@ -98,10 +104,58 @@ def check_draws(path: str, font: ImageFont.FreeTypeFont, chars: str = PROBE_TEXT
         )
 
 
+def check_parse(path: str, data: bytes) -> None:
+    """Parse every table of a TrueType/OpenType file (a truncated or damaged file fails here) and
+    reject a face whose letters and digits are mapped to glyphs of other characters (symbol fonts)."""
+    if not data.startswith(SFNT_MAGIC):
+        return  # Type 1, WOFF: FreeType's own load and the drawing checks decide
+    import io
+
+    from fontTools import agl
+    from fontTools.ttLib import TTFont
+
+    quiet = logging.getLogger("fontTools")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # e.g. "'created' timestamp seems very low" for the TeX faces
+    try:
+        ft = TTFont(io.BytesIO(data), fontNumber=0, lazy=False)
+        for tag in ft.keys():
+            ft[tag]
+        cmap = ft.getBestCmap() or {}
+        family = ft["name"].getDebugName(1) if "name" in ft else None
+    except Exception as e:  # fontTools raises many types for damaged data
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        raise FontError(f"font {path!r} is damaged or truncated ({reason}); give an intact font file") from None
+    finally:
+        quiet.setLevel(level)
+    if not (family or "").strip():
+        raise FontError(f"font {path!r} has no family name in its name table (damaged); give an intact font file")
+    names = {ch: cmap[ord(ch)] for ch in ALNUM if ord(ch) in cmap}
+    meant = {ch: agl.toUnicode(_base_glyph_name(g)) for ch, g in names.items()}
+    if not any(meant.values()):
+        return  # glyph names carry no meaning (e.g. a subset font): nothing to judge by
+    foreign = [ch for ch, u in meant.items() if u != ch]
+    if len(foreign) > MAX_FOREIGN_GLYPHS:
+        shown = ", ".join(f"{ch}->{names[ch]}" for ch in foreign[:6])
+        raise FontError(f"font {path!r} is a symbol font: its letters and digits draw other glyphs ({shown}, "
+                        f"{len(foreign)} of {len(names)}); a font must draw ASCII as text")
+
+
+def _base_glyph_name(name: str) -> str:
+    base = name.split(".")[0]
+    for suffix in GLYPH_VARIANTS:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
 def class_name(font: ImageFont.FreeTypeFont) -> str:
     family, style = font.getname()
     family, style = (family or "").strip(), (style or "").strip()
     return family if style.lower() in REGULAR_STYLES else f"{family} {style}"
+
+
+_CHECKED: dict[str, str] = {}  # sha256 of a font file that passed every check -> its class name
 
 
 def resolve(specs: list[str]) -> list[Font]:
@@ -118,8 +172,20 @@ def resolve(specs: list[str]) -> list[Font]:
         if digest in by_hash:
             raise FontError(f"font {path!r} has the same bytes as {by_hash[digest]!r}; each class needs a distinct font")
         by_hash[digest] = path
-        check_draws(path, ft)
-        fonts.append(Font(name=class_name(ft), path=path, sha256=digest))
+        if digest not in _CHECKED:  # the checks depend only on the bytes: once per process
+            check_parse(path, data)
+            try:
+                check_draws(path, ft)
+                name = class_name(ft)
+            except (OSError, ValueError, UnicodeError) as e:
+                if isinstance(e, FontError):
+                    raise
+                raise FontError(f"font {path!r} cannot be drawn ({type(e).__name__}: {e}); give an intact font file") from None
+            if not name.strip():
+                raise FontError(f"font {path!r} has no family name (a damaged name table); give an intact font file")
+            _CHECKED[digest] = name
+        name = _CHECKED[digest]
+        fonts.append(Font(name=name, path=path, sha256=digest))
     names = [f.name for f in fonts]
     for i, f in enumerate(fonts):  # distinct files with the same family/style name: keep them apart
         if names.count(f.name) > 1:

@@ -6,6 +6,7 @@ A directory whose files do not match their manifest is moved aside (never delete
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ import numpy as np
 
 from fwtk_lab.core.files import atomic_write_json, sha256_file
 
-FORMAT = 1
+FORMAT = 2  # 2: the manifest carries its own checksum and its fields are checked against the arrays
 ARRAYS = ("images", "labels", "phrase_ids")
 MANIFEST = "manifest.json"
 
@@ -37,6 +38,7 @@ class Store:
     labels: np.ndarray
     phrase_ids: np.ndarray
     manifest: dict
+    built: bool = False  # True when this call built the cache, False when it only opened it
 
     @property
     def classes(self) -> list[str]:
@@ -67,8 +69,47 @@ def write_manifest(root: Path, meta: dict) -> dict:
         arr = np.load(root / f"{name}.npy", mmap_mode="r")
         manifest.setdefault("shapes", {})[name] = list(arr.shape)
         manifest.setdefault("dtypes", {})[name] = str(arr.dtype)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     atomic_write_json(root / MANIFEST, manifest)
     return manifest
+
+
+def manifest_digest(manifest: dict) -> str:
+    """sha256 of the manifest's own fields (all but this checksum), canonical JSON."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def check_fields(root: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
+    """The manifest's counts and names against the arrays (and phrases.json): raise CacheError on a mismatch."""
+    classes, num_phrases = manifest.get("classes"), manifest.get("num_phrases")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c.strip() for c in classes) \
+            or len(set(classes)) != len(classes):
+        raise CacheError(f"{root / MANIFEST}: classes {classes!r} are not distinct non-empty names")
+    if not isinstance(num_phrases, int) or isinstance(num_phrases, bool) or num_phrases < 1:
+        raise CacheError(f"{root / MANIFEST}: num_phrases {num_phrases!r} is not a positive count")
+    n = len(arrays["images"])
+    if n != len(classes) * num_phrases or len(arrays["labels"]) != n or len(arrays["phrase_ids"]) != n:
+        raise CacheError(f"{root}: {n} images, {len(arrays['labels'])} labels, {len(arrays['phrase_ids'])} phrase ids, "
+                         f"but the manifest says {len(classes)} classes x {num_phrases} phrases")
+    for name, top in (("labels", len(classes)), ("phrase_ids", num_phrases)):
+        a = np.asarray(arrays[name])
+        if len(a) and (int(a.min()) < 0 or int(a.max()) >= top):
+            raise CacheError(f"{root / name}.npy: values {int(a.min())}..{int(a.max())} outside 0..{top - 1} "
+                             f"(the manifest's {'classes' if name == 'labels' else 'num_phrases'})")
+    fonts = manifest.get("fonts")
+    if manifest.get("kind") == "render" and not isinstance(fonts, list):
+        raise CacheError(f"{root / MANIFEST}: a rendered dataset without its list of fonts")
+    if fonts is not None and (not isinstance(fonts, list) or [f.get("name") if isinstance(f, dict) else None for f in fonts] != classes):
+        raise CacheError(f"{root / MANIFEST}: classes {classes} do not match the fonts it lists")
+    path = root / "phrases.json"
+    if path.is_file():
+        try:
+            count = len(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
+            raise CacheError(f"{path}: unreadable ({e})") from None
+        if count != num_phrases:
+            raise CacheError(f"{path}: {count} phrases, the manifest says num_phrases {num_phrases}")
 
 
 def verify(root: Path, checksums: bool = True) -> dict:
@@ -82,8 +123,14 @@ def verify(root: Path, checksums: bool = True) -> dict:
         shapes = manifest["shapes"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise CacheError(f"{mpath}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise CacheError(f"{mpath}: unreadable manifest (not a JSON object)")
     if manifest.get("format") != FORMAT:
         raise CacheError(f"{mpath}: format {manifest.get('format')!r}, this version reads {FORMAT}")
+    if manifest.get("manifest_sha256") != manifest_digest(manifest):
+        raise CacheError(f"{mpath}: its checksum does not match its fields (edited or damaged)")
+    if not isinstance(files, dict) or not isinstance(shapes, dict) or {f"{a}.npy" for a in ARRAYS} - set(files):
+        raise CacheError(f"{mpath}: does not list the arrays {', '.join(ARRAYS)}")
     for name, info in files.items():
         p = root / name
         if not p.is_file():
@@ -92,6 +139,7 @@ def verify(root: Path, checksums: bool = True) -> dict:
             raise CacheError(f"{p}: {p.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or changed)")
         if checksums and sha256_file(p) != info["sha256"]:
             raise CacheError(f"{p}: checksum does not match the manifest (corrupted)")
+    arrays = {}
     for name in ARRAYS:
         try:
             arr = np.load(root / f"{name}.npy", mmap_mode="r")
@@ -99,6 +147,8 @@ def verify(root: Path, checksums: bool = True) -> dict:
             raise CacheError(f"{root / name}.npy: not a readable array ({e})") from None
         if list(arr.shape) != shapes.get(name):
             raise CacheError(f"{root / name}.npy: shape {list(arr.shape)}, the manifest says {shapes.get(name)}")
+        arrays[name] = arr
+    check_fields(root, manifest, arrays)
     return manifest
 
 
@@ -111,7 +161,11 @@ def open_store(root: Path, checksums: bool = True) -> Store:
 def quarantine(root: Path) -> Path:
     """Move a broken cache aside (kept for inspection, never used again)."""
     dest = root.with_name(f"{root.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
-    os.replace(root, dest)
+    try:
+        os.replace(root, dest)
+    except OSError as e:
+        raise CacheError(f"dataset cache {root} is broken and cannot be moved aside ({e.strerror}); "
+                         f"it was left as it is: remove it, or make paths.data_dir={root.parent} writable") from None
     return dest
 
 

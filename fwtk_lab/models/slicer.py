@@ -18,6 +18,9 @@ class BlockSlicer:
         self.stride = int(stride) if stride is not None else self.width
         if self.width < 1 or self.stride < 1:
             raise SlicerError(f"slicer.width={self.width} and slicer.stride={self.stride} must be >= 1")
+        if self.stride > self.width:
+            raise SlicerError(f"slicer.stride={self.stride} is larger than slicer.width={self.width}: columns between "
+                              f"blocks would never be seen; use a stride <= the width (null: the width)")
 
     def num_blocks(self, image_width: int) -> int:
         """T for an image width; an error naming the numbers if the blocks do not cover it exactly."""

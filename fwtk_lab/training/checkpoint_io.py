@@ -44,7 +44,8 @@ def load(path, map_location: Any = "cpu") -> dict[str, Any]:
                                   f"refused, since loading it could run code: only checkpoints written by fwtk_lab load") from None
         raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); it is truncated or not a checkpoint") from None
     except Exception as e:  # torch raises many types for a damaged file
-        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); it is truncated or not a checkpoint") from None
+        reason = " ".join(f"{type(e).__name__}: {e}".split())  # one line
+        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({reason}); it is truncated or not a checkpoint") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"checkpoint {str(p)!r} is not an fwtk_lab Lightning checkpoint (no state_dict/hyper_parameters)")
     return ckpt
