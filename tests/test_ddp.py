@@ -35,3 +35,40 @@ def test_ddp_job_in_a_sweep_runs_to_the_end_once(tmp_path, data_dir):
     assert result["test/acc"] == metrics["test/acc"]
     assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
     assert sum(map(sum, result["confusion_matrix"])) == 3 * 80  # every test image once, none padded
+
+
+def test_ddp_run_interrupted_by_sigterm_resumes_bit_identical(tmp_path, data_dir):
+    """SIGTERM to the launching rank: every rank stops at the same step with a checkpoint (exit 75); the
+    rerun ends with the weights, metric states and per-rank RNG streams of an uninterrupted DDP run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from fwtk_lab.training.checkpoint_io import load
+
+    here = Path(__file__).resolve().parent
+    args = [*TINY, "model=cnn_rnn_small", "trainer=ddp", "trainer.accelerator=cpu", "trainer.max_epochs=2",
+            "checkpoint.every_n_steps=2", f"paths.data_dir={data_dir}"]
+    ref = run_cli("fwtk_lab.train", *args, f"paths.output_dir={tmp_path / 'ref'}")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "fwtk_lab.train", *args, f"paths.output_dir={tmp_path / 'cut'}"]
+    proc = subprocess.Popen([*cmd, "+callbacks.slow._target_=killer.SlowSteps", "+callbacks.slow.seconds=0.5"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((tmp_path / "cut").glob("train/*/checkpoints/latest-step00000002.ckpt")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 75, err[-2000:]
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    ours = load(next((tmp_path / "cut").glob("train/*/checkpoints/last.ckpt")))
+    theirs = load(next((tmp_path / "ref").glob("train/*/checkpoints/last.ckpt")))
+    assert ours["global_step"] == theirs["global_step"] == 10
+    assert all(torch.equal(ours["state_dict"][k], theirs["state_dict"][k]) for k in theirs["state_dict"])
+    assert len(ours["rng_states"]) == 2

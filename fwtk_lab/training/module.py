@@ -110,12 +110,13 @@ class FontClassifier(pl.LightningModule):
                 self.log(f"{stage}/acc_font/{name}", acc)
             self.per_font[key(stage)].reset()
 
-    def on_train_epoch_start(self) -> None:
-        """A fresh epoch starts with empty train metrics (Lightning skips this hook when resuming mid-epoch,
-        where the checkpointed partial states carry on). An epoch-end checkpoint is written before
-        on_train_epoch_end resets them, so they are cleared here."""
-        self.losses["TRAIN"].reset()
-        self.metrics["TRAIN"].reset()
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        """An epoch's first batch starts empty train metrics. An epoch-end checkpoint is written before
+        on_train_epoch_end resets them; a run resumed inside an epoch starts at a later batch and keeps the
+        checkpointed partial states."""
+        if batch_idx == 0:
+            self.losses["TRAIN"].reset()
+            self.metrics["TRAIN"].reset()
 
     def on_train_epoch_end(self) -> None:
         self.end_epoch("train")
