@@ -72,7 +72,7 @@ def friendly_errors(fn: Callable) -> Callable:
                 raise
             if code is None and not multirun:
                 raise
-            message = f"error: {e}"
+            message = "error: " + " ".join(str(e).split())  # one line, whatever the library wrote
             print(message, file=sys.stderr, flush=True)
             if multirun and code not in (75, 130):
                 record_job_error(e, 1 if code is None else code)

@@ -37,12 +37,13 @@ def load(path, map_location: Any = "cpu") -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[0] if lines else "")
         if "GLOBAL" in str(e) or "Unsupported global" in str(e):  # a class or function to import: refused
-            first = str(e).strip().splitlines()
-            detail = next((line for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
-            raise CheckpointError(f"checkpoint {str(p)!r} holds objects other than tensors and plain values ({detail.strip()}); "
+            raise CheckpointError(f"checkpoint {str(p)!r} holds objects other than tensors and plain values ({detail}); "
                                   f"refused, since loading it could run code: only checkpoints written by fwtk_lab load") from None
-        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); it is truncated or not a checkpoint") from None
+        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read (UnpicklingError: {detail}); "
+                              f"it is truncated or not a checkpoint") from None
     except Exception as e:  # torch raises many types for a damaged file
         reason = " ".join(f"{type(e).__name__}: {e}".split())  # one line
         raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({reason}); it is truncated or not a checkpoint") from None
