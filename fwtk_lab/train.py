@@ -134,7 +134,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
         val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
         this["fit_seconds"] = round(time.perf_counter() - t0, 2)
-        ckpt_cb = trainer.checkpoint_callback
+        ckpt_cb = next((cb for cb in trainer.callbacks if isinstance(cb, pl.callbacks.ModelCheckpoint)), None)  # the best
         chosen = None
         if ckpt_cb is not None:
             chosen = ckpt_cb.best_model_path if cfg.test_ckpt == "best" else str(run_dir / "checkpoints" / LAST)

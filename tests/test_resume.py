@@ -139,8 +139,9 @@ def test_checkpoint_of_another_config_is_refused_naming_the_keys(tmp_path, data_
 
 def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
     slow = [*BASE, "trainer.max_epochs=50"]
-    environ = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "fwtk_lab.train", *slow, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'outputs'}"]
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "fwtk_lab.train", *slow, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'outputs'}",
+            "+callbacks.slow._target_=killer.SlowSteps"]  # still training when the second process and the signal come
     first = subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
@@ -150,8 +151,8 @@ def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
         assert second.returncode == 2 and f"in use by process {first.pid}" in second.stderr, second.stderr[-2000:]
     finally:
         first.send_signal(signal.SIGTERM)
-        first.wait(timeout=120)
-    assert first.returncode == 75, first.stderr[-2000:]  # stopped cleanly with a checkpoint
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 75, err[-2000:]  # stopped cleanly with a checkpoint
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGUSR1"])

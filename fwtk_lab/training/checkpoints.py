@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Checkpoint
 
 LATEST = "latest-step{step:08d}.ckpt"
 LAST = "last.ckpt"
@@ -29,8 +30,12 @@ def step_of(path: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
-class LatestCheckpoint(pl.Callback):
-    """Writes `latest-step<N>.ckpt` (the newest `keep` are kept) and `last.ckpt` (always the newest)."""
+class LatestCheckpoint(Checkpoint):
+    """Writes `latest-step<N>.ckpt` (the newest `keep` are kept) and `last.ckpt` (always the newest).
+
+    A `Checkpoint` so that Lightning runs it after the other callbacks, in list order after the best-model
+    ModelCheckpoint: an epoch-end state then already names that epoch's best file.
+    """
 
     def __init__(self, dirpath: str, every_n_steps: int | None = 500, every_minutes: float | None = 10.0,
                  keep: int = 2):

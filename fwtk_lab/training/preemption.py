@@ -8,6 +8,7 @@ import signal
 import threading
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Checkpoint
 
 from fwtk_lab.training.checkpoints import LatestCheckpoint
 
@@ -36,8 +37,12 @@ def signal_numbers(names: list[str]) -> list[int]:
     return out
 
 
-class Preemption(pl.Callback):
-    """Catches the configured signals; inside training, stops cleanly after the current step with a checkpoint."""
+class Preemption(Checkpoint):
+    """Catches the configured signals; inside training, stops cleanly after the current step with a checkpoint.
+
+    A `Checkpoint` (it writes one) so that Lightning runs it last, after the best-model and latest checkpoints
+    of the same step: stopping never skips them.
+    """
 
     def __init__(self, signals: list[str] = ("SIGTERM", "SIGINT", "SIGUSR1")):
         self.signals = signal_numbers(list(signals))
