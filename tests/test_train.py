@@ -44,6 +44,7 @@ def test_each_model_learns_on_tiny_data(model, tmp_path, data_dir):
     size_features trains on recipe 1 (fixed16): recipe 2 was made to remove exactly the size cue it reads.
     """
     lr = {"size_features": 0.1, "logreg": 0.01, "cnn_rnn_small": 0.01}.get(model, 0.003)
+    steps = {"cnn_rnn_small": 400}.get(model, 60)  # 6k parameters behind dropout 0.5 sit near chance for ~150 steps
     dataset = "fixed16" if model == "size_features" else "var_jitter"
     cfg = compose_train([f"model={model}", f"dataset={dataset}", f"optimizer.lr={lr}", f"paths.data_dir={data_dir}"], tmp_path)
     pl.seed_everything(0)
@@ -51,12 +52,12 @@ def test_each_model_learns_on_tiny_data(model, tmp_path, data_dir):
     dm.setup("fit")
     module = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
     recorder = LossRecorder()
-    trainer = pl.Trainer(max_steps=60, accelerator="cpu", logger=False, enable_checkpointing=False,
+    trainer = pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                          callbacks=[recorder], use_distributed_sampler=False)
     trainer.fit(module, datamodule=dm)
     first, last = recorder.losses[:8], recorder.losses[-8:]
-    assert len(recorder.losses) == 60
+    assert len(recorder.losses) == steps
     assert sum(last) / len(last) < 0.9 * sum(first) / len(first), (model, first, last)
 
 
