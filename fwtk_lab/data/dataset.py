@@ -102,7 +102,7 @@ def render_all(out_path: Path, font_paths: list[str], recipe: Recipe, phrases: l
                     bar.advance(task, done)
 
 
-def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
+def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
     recipe = recipe_of(cfg)
     fonts = fontlib.resolve(list(cfg.fonts))
     phrases, kept = select_phrases(cfg)
@@ -131,10 +131,10 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
                        "min_chars": cfg.min_chars, "max_phrases": cfg.max_phrases},
         }
 
-    return cached(root, build, cfg.verify_checksums)
+    return cached(root, build, cfg.verify_checksums, rehash)
 
 
-def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
+def build_h5(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
     """Import the original's layout: one dataset per font, (N, H, W) uint8, the label = the dataset's index."""
     try:
         import h5py
@@ -178,14 +178,17 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
         return {"kind": "h5", "name": cfg.name, "key": key, "source": str(path), "flipud": cfg.flipud,
                 "classes": classes, "num_phrases": n, "recipe": {"width": w, "height": h}}
 
-    return cached(root, build, cfg.verify_checksums)
+    return cached(root, build, cfg.verify_checksums, rehash)
 
 
-def cached(root: Path, build, checksums: bool) -> store.Store:
-    """Open a verified cache at root; build it (atomically) if absent; move aside and rebuild if broken."""
+def cached(root: Path, build, checksums: bool, rehash: bool = False) -> store.Store:
+    """Open a verified cache at root; build it (atomically) if absent; move aside and rebuild if broken.
+
+    rehash: hash every file even when its stamp says it is unchanged since it was last verified.
+    """
     if root.exists():
         try:
-            return store.open_store(root, checksums)
+            return store.open_store(root, checksums, rehash)
         except store.CacheError as e:
             moved = store.quarantine(root)
             log.warning("dataset cache is broken (%s); moved it to %s and rebuilding", e, moved)
@@ -197,11 +200,11 @@ def cached(root: Path, build, checksums: bool) -> store.Store:
     return store.open_store(root, checksums=False)
 
 
-def prepare(cfg: DatasetConfig, data_dir: str | Path) -> store.Store:
+def prepare(cfg: DatasetConfig, data_dir: str | Path, rehash: bool = False) -> store.Store:
     """The dataset of a (validated) dataset config, from the cache when it is there and intact."""
     data_dir = Path(data_dir)
     if cfg.source == "render":
-        return build_rendered(cfg, data_dir)
+        return build_rendered(cfg, data_dir, rehash)
     if cfg.source == "h5":
-        return build_h5(cfg, data_dir)
+        return build_h5(cfg, data_dir, rehash)
     raise ConfigError(f"dataset.source={cfg.source!r}; accepted: render, h5")

@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from fwtk_lab.core.files import atomic_write_json, sha256_file
+from fwtk_lab.data import stamp
 
 FORMAT = 1
 ARRAYS = ("images", "labels", "phrase_ids")
@@ -68,11 +69,16 @@ def write_manifest(root: Path, meta: dict) -> dict:
         manifest.setdefault("shapes", {})[name] = list(arr.shape)
         manifest.setdefault("dtypes", {})[name] = str(arr.dtype)
     atomic_write_json(root / MANIFEST, manifest)
+    stamp.write(root, [*manifest["files"], MANIFEST])  # just hashed: verified
     return manifest
 
 
-def verify(root: Path, checksums: bool = True) -> dict:
-    """Return the manifest of a complete, intact cache directory, or raise CacheError saying what is wrong."""
+def verify(root: Path, checksums: bool = True, rehash: bool = False) -> dict:
+    """Return the manifest of a complete, intact cache directory, or raise CacheError saying what is wrong.
+
+    checksums: compare each file's sha256 with the manifest, unless the files are unchanged since they last
+    matched (their stamp, see fwtk_lab.data.stamp) and rehash is false.
+    """
     mpath = root / MANIFEST
     if not mpath.is_file():
         raise CacheError(f"{root}: no {MANIFEST} (an incomplete build)")
@@ -84,13 +90,14 @@ def verify(root: Path, checksums: bool = True) -> dict:
         raise CacheError(f"{mpath}: unreadable manifest ({e})") from None
     if manifest.get("format") != FORMAT:
         raise CacheError(f"{mpath}: format {manifest.get('format')!r}, this version reads {FORMAT}")
+    stamped = checksums and not rehash and stamp.matches(root, [*files, MANIFEST])
     for name, info in files.items():
         p = root / name
         if not p.is_file():
             raise CacheError(f"{p}: missing")
         if p.stat().st_size != info["bytes"]:
             raise CacheError(f"{p}: {p.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or changed)")
-        if checksums and sha256_file(p) != info["sha256"]:
+        if checksums and not stamped and sha256_file(p) != info["sha256"]:
             raise CacheError(f"{p}: checksum does not match the manifest (corrupted)")
     for name in ARRAYS:
         try:
@@ -99,11 +106,13 @@ def verify(root: Path, checksums: bool = True) -> dict:
             raise CacheError(f"{root / name}.npy: not a readable array ({e})") from None
         if list(arr.shape) != shapes.get(name):
             raise CacheError(f"{root / name}.npy: shape {list(arr.shape)}, the manifest says {shapes.get(name)}")
+    if checksums and not stamped:
+        stamp.write(root, [*files, MANIFEST])
     return manifest
 
 
-def open_store(root: Path, checksums: bool = True) -> Store:
-    manifest = verify(root, checksums)
+def open_store(root: Path, checksums: bool = True, rehash: bool = False) -> Store:
+    manifest = verify(root, checksums, rehash)
     arrays = {name: np.load(root / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     return Store(root=root, manifest=manifest, **arrays)
 
