@@ -286,6 +286,17 @@ def cnn_rnn_flops(conv_stack=({"out_channels": 4, "kernel_size": 5, "pool": 2},)
     return {"conv_fwd": conv_fwd, "lstm_fwd": lstm_fwd, "head_fwd": head_fwd, "forward": fwd, "train": fwd + bwd}
 
 
+def counted_flops(model: str = "cnn_rnn") -> int:
+    """torch's FlopCounterMode over one sample's forward + backward (it counts conv and linear, not the LSTM)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    clf = make_encoder(model)
+    x = torch.rand(1, 1, 16, 64)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(clf(x), torch.zeros(1, dtype=torch.long)).backward()
+    return int(counter.get_total_flops())
+
+
 def eager_rate(model: str, batch: int, steps: int, channels_last: bool = False, compiled: bool = False,
                threads: int = 1) -> float:
     torch.set_num_threads(threads)
@@ -348,6 +359,8 @@ def compute(rounds: int = 3) -> None:
         out["batch 128 torch.compile"] = {**compiled, "gflops": gf, "of_peak": gf / peak}
     else:
         out["batch 128 torch.compile"] = {"failed": True}
+    flops["flop_counter_without_lstm"] = counted_flops()  # check: hand count less the LSTM, 3x the head
+    flops["hand_without_lstm"] = flops["train"] - 3 * flops["lstm_fwd"]
     save("compute", "cnn_rnn", {"flops_per_sample": flops, "matmul_peak_gflops": spread(peaks), "variants": out})
 
 
@@ -442,7 +455,8 @@ def tta(model: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "fwtk_lab.train", *over, "resume=never", "trainer.enable_progress_bar=false",
                f"hydra.run.dir={tmp}/run", f"paths.data_dir={ROOT / 'data'}"]
-        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         m = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
     save("tta", model, {"command": "python -m fwtk_lab.train " + " ".join(over), "test_acc": m["test/acc"],
                         "fit_seconds": m["fit_seconds"], "epochs": m["epochs"], "target_acc": target,
@@ -451,7 +465,7 @@ def tta(model: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- data
-def data(n_phrases: int = 2000, rounds: int = 3) -> None:
+def data(n_phrases: int = 3000, rounds: int = 3) -> None:
     """Images/s of the builder's renderer vs the original's naive loop on the same phrases (1 process each)."""
     from naive_render import naive_images
 

@@ -51,7 +51,9 @@ def render(results: dict) -> str:
                 "(a multiply-add is 2 FLOPs; the LSTM's four gates, W_ih x + W_hh h per step; elementwise ops not "
                 "counted; backward = 2x forward but the first conv's input gradient): "
                 f"conv {f['conv_fwd']:,}, LSTM {f['lstm_fwd']:,}, head {f['head_fwd']:,}, forward {f['forward']:,}, "
-                f"**forward + backward {f['train']:,} FLOP/sample**. One-thread fp32 matmul peak (512x512 `torch.mm`, "
+                f"**forward + backward {f['train']:,} FLOP/sample** (check: torch's FlopCounterMode, which skips the LSTM, "
+                f"counts {f.get('flop_counter_without_lstm', 0):,} for the rest; the hand count without the LSTM is "
+                f"{f.get('hand_without_lstm', 0):,}). One-thread fp32 matmul peak (512x512 `torch.mm`, "
                 f"best of 5): **{_s(cp['matmul_peak_gflops'], 1)} GFLOP/s**. Plain eager training step, random uint8 "
                 "batches:", "", "| variant | samples/s | GFLOP/s | of matmul peak |", "|---|---:|---:|---:|"]
         for name, v in cp["variants"].items():
