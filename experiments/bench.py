@@ -434,8 +434,16 @@ def startup(rounds: int = 5) -> None:
             subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             totals.append(time.time() - t0)
             secs.append(float(stamp.read_text()) - t0)
+    imports = {}  # the floor: what importing the libraries alone costs, each in a fresh process
+    for mod in ("torch", "torchmetrics", "pytorch_lightning", "fwtk_lab.train"):
+        times = []
+        for _ in range(1 if QUICK else 3):
+            t0 = time.time()
+            subprocess.run([sys.executable, "-c", f"import {mod}"], check=True, cwd=ROOT, env=env)
+            times.append(time.time() - t0)
+        imports[mod] = spread(times)
     save("startup", "trainer=debug", {"first_step_seconds": spread(secs), "total_seconds": spread(totals),
-                                      "command": "python -m fwtk_lab.train trainer=debug"})
+                                      "import_seconds": imports, "command": "python -m fwtk_lab.train trainer=debug"})
 
 
 # -------------------------------------------------------------------------------------- time to accuracy

@@ -88,7 +88,9 @@ def render(results: dict) -> str:
                 "`python -m fwtk_lab.train trainer=debug` (warm dataset cache) to its first training step "
                 "(a callback stamps the time), and to the end of the command.", "",
                 f"- first training step: **{_s(st['first_step_seconds'], 2)} s**; whole command "
-                f"{_s(st['total_seconds'], 2)} s; {_cond(st)}.", ""]
+                f"{_s(st['total_seconds'], 2)} s; {_cond(st)}.",
+                "- the floor, `python -c 'import X'` in a fresh process (seconds): "
+                + ", ".join(f"`{k}` {_s(v, 2)}" for k, v in st.get("import_seconds", {}).items()) + ".", ""]
         x = st["first_step_seconds"]["median"]
         targets.append(f"| start-up: command to first step <= 3 s | {x:.2f} s | {_met(x <= 3)} | `experiments/bench.py startup` |")
     tt = results.get("tta", {})
