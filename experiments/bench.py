@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -542,8 +543,15 @@ def main() -> None:
     bad = [s for s in args.sections if s not in SECTIONS]
     if bad:
         p.exit(2, f"error: unknown section {bad[0]!r}; accepted: {', '.join(SECTIONS)}\n")
+    failed = []
     for s in args.sections:
-        SECTIONS[s]()
+        try:
+            SECTIONS[s]()
+        except Exception:  # one broken section does not lose the others' measurements
+            traceback.print_exc()
+            failed.append(s)
+    if failed:
+        sys.exit(f"error: sections failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
