@@ -68,7 +68,7 @@ def save(section: str, key: str, value: dict) -> None:
     if not QUICK:
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         REPORT.write_text(render(results))
-    print(json.dumps({section: {key: {k: v for k, v in value.items() if k != "all"}}}, default=str)[:2000])
+    print(json.dumps({section: {key: {k: v for k, v in value.items() if k != "all"}}}, default=str)[:8000])
 
 
 def compose(overrides: list[str], tmp: Path):
@@ -197,7 +197,27 @@ def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm:
     return window.rate
 
 
-def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None) -> float:
+def manual_classifier():
+    """FontClassifier with Lightning's manual optimization (no scheduler stepping: a measurement, not a product)."""
+    from fwtk_lab.training.module import FontClassifier
+
+    class ManualFontClassifier(FontClassifier):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.automatic_optimization = False
+
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            opt = self.optimizers()
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()
+            return loss
+
+    return ManualFontClassifier
+
+
+def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None, manual: bool = False) -> float:
     """fwtk_lab's path: FontClassifier + FontDataModule + the Trainer of `fwtk_lab.train` (its callbacks, logger)."""
     from omegaconf import OmegaConf
 
@@ -212,7 +232,8 @@ def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None) -> fl
             dm.setup("fit")
         dm.data_cfg = cfg.data
         torch.manual_seed(0)
-        clf = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
+        cls = manual_classifier() if manual else FontClassifier
+        clf = cls(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
         trainer = build_trainer(cfg)
         window = Window(warm, steps)
         trainer.callbacks.append(window)
@@ -240,13 +261,14 @@ def overhead(model: str, rounds: int = 5) -> None:
     warm = 5 if QUICK else 30
     steps = 20 if QUICK else (150 if model.startswith("cnn") else 300)
     rates: dict[str, list[float]] = {"plain": [], "bare_lightning": [], "bare_lightning_manual": [],
-                                     **{k: [] for k in OURS_VARIANTS}}
+                                     **{k: [] for k in OURS_VARIANTS}, "ours_manual": []}
     for _ in range(2 if QUICK else rounds):
         rates["plain"].append(plain_loop(model, images, labels, warm, steps, lr))
         rates["bare_lightning"].append(bare_lightning(model, images, labels, warm, steps, lr))
         rates["bare_lightning_manual"].append(bare_lightning(model, images, labels, warm, steps, lr, manual=True))
         for name, over in OURS_VARIANTS.items():
             rates[name].append(ours(model, over, warm, steps, dm))
+        rates["ours_manual"].append(ours(model, [], warm, steps, dm, manual=True))
     out = {k: spread(v) for k, v in rates.items()}
     ratios = {k: spread([a / b for a, b in zip(v, rates["plain"])]) for k, v in rates.items() if k != "plain"}
     save("overhead", model, {"samples_per_s": out, "ratio_to_plain": ratios, "batch": BATCH, "threads": 1,

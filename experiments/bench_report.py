@@ -32,7 +32,8 @@ def render(results: dict) -> str:
                 "(no metrics, logging, callbacks; in-memory data); `bare_lightning_manual`: the same with Lightning's manual optimization; `ours`: `FontClassifier` + `FontDataModule` + the "
                 "Trainer `fwtk_lab.train` builds (default callbacks, TensorBoard logger, step checkpoints, progress "
                 "bar); `ours_no_bar`: without the progress bar; `ours_lean`: `callbacks=none logger=none`, no bar, "
-                "no step checkpoints.", "",
+                "no step checkpoints; `ours_manual`: `ours` with FontClassifier switched to Lightning's manual optimization "
+                "(a subclass in bench.py, not the product: it would need the scheduler stepped and clipping done by hand).", "",
                 "| model | variant | samples/s | x plain |", "|---|---|---:|---:|"]
         for model, r in ov.items():
             for k, s in r["samples_per_s"].items():
