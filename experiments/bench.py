@@ -473,9 +473,9 @@ def startup(rounds: int = 5) -> None:
 TTA = {  # model -> the settings found (see bench.md), the target accuracy and training-seconds budget
     # lr 0.01 (Adam) decayed to 0 by a per-step cosine over the whole run (T_max = epochs x 1,728 steps of 128)
     "cnn_rnn": (["model=cnn_rnn", "optimizer.lr=0.01", "scheduler=cosine", "scheduler.interval=step",
-                 "scheduler.T_max=3456", "trainer.max_epochs=2"], 0.995, 60),
+                 "scheduler.T_max=1728", "trainer.max_epochs=1"], 0.995, 60),
     "cnn_rnn_small": (["model=cnn_rnn_small", "optimizer.lr=0.01", "scheduler=cosine", "scheduler.interval=step",
-                       "scheduler.T_max=5184", "trainer.max_epochs=3"], 0.99, 120),
+                       "scheduler.T_max=3456", "trainer.max_epochs=2"], 0.99, 120),
 }
 
 
