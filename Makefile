@@ -7,11 +7,11 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint data bench progression tensorboard clean
+.PHONY: help install train test lint data bench bench-gpu bench-threads progression tensorboard clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv (torch 2.13.0 first if none), install fwtk_lab editable with [dev,sweep,h5]
 
@@ -33,7 +33,13 @@ lint: install ## ruff check (pyflakes, pycodestyle, bugbear; config in pyproject
 data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
 	$(PY) -m fwtk_lab.data $(ARGS)
 
-bench: install ## Benchmarks: 1 vs 2 torch threads (experiments/threads_bench.md), checkpoint overhead (checkpoint_bench.md)
+bench: install ## Speed benchmarks -> experiments/bench.md (ARGS='overhead compute eval startup data tta', or some)
+	$(PY) experiments/bench.py $(ARGS)
+
+bench-gpu: install ## GPU benchmark where a device is lent: samples/s per model, fp32 vs bf16, resident epoch (bench_gpu.md)
+	$(PY) experiments/bench_gpu.py $(ARGS)
+
+bench-threads: install ## 1 vs 2 torch threads (experiments/threads_bench.md), checkpoint overhead (checkpoint_bench.md)
 	$(PY) experiments/threads_bench.py cnn_rnn
 	$(PY) experiments/threads_bench.py rnn
 	$(PY) experiments/checkpoint_bench.py cnn_rnn 3

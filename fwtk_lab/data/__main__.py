@@ -31,9 +31,9 @@ def size_text(sizes) -> str:
 
 
 def summarise(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
-    """Build (or open and verify) the cache; print counts per font and split; write the sample sheet."""
+    """Build (or open and verify, re-hashing every file) the cache; print counts per font and split; write the sample sheet."""
     t0 = time.perf_counter()
-    store = prepare(cfg.dataset, cfg.paths.data_dir)
+    store = prepare(cfg.dataset, cfg.paths.data_dir, rehash=bool(cfg.dataset.verify_checksums))
     seconds = time.perf_counter() - t0
     m = store.manifest
     codes = splits.assign(store.num_phrases, dict(cfg.dataset.split), cfg.dataset.split.seed)

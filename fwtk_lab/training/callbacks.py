@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ThroughputMonitor
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from fwtk_lab.training import figures
@@ -13,6 +14,17 @@ from fwtk_lab.data.datamodule import BatchIndexed
 def batch_size(batch) -> int:
     """Samples in a (images, labels) batch, for ThroughputMonitor."""
     return int(batch[1].shape[0])
+
+
+class Throughput(ThroughputMonitor):
+    """Lightning's ThroughputMonitor for (images, labels) batches: train/samples_per_sec and batches/s.
+
+    Its batch_size_fn is given here, as a plain function: built from the config with `_partial_: true`
+    it is a Hydra wrapper that checks Hydra's target policy on every call (170 us, every step).
+    """
+
+    def __init__(self, window_size: int = 100, **kwargs):
+        super().__init__(batch_size_fn=batch_size, window_size=window_size, **kwargs)
 
 
 def tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:
