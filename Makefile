@@ -27,8 +27,9 @@ train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts) and test the b
 test: install ## Run the test suite (tiny generated datasets, CPU only)
 	$(PY) -m pytest -q tests $(ARGS)
 
-lint: install ## ruff check (pyflakes, pycodestyle, bugbear; config in pyproject.toml); .ci/run runs it first
+lint: install ## ruff check (pyflakes, pycodestyle, bugbear) and ruff format --check (config in pyproject.toml); .ci/run runs it first
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
 	$(PY) -m fwtk_lab.data $(ARGS)

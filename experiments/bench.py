@@ -10,6 +10,7 @@ and experiments/bench.md is rewritten from that file, so sections can be rerun o
 Ratios are measured in one process, the settings alternating in rounds; figures are medians with
 [min-max] over the rounds. --quick: tiny budgets (a smoke test of the script, numbers meaningless).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +58,15 @@ def fmt(s: dict, digits: int = 0) -> str:
 
 def conditions() -> dict:
     load = os.getloadavg()
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
-            "load_1min": round(load[0], 2), "torch": torch.__version__, "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(), "quick": QUICK}
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load_1min": round(load[0], 2),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "quick": QUICK,
+    }
 
 
 def save(section: str, key: str, value: dict) -> None:
@@ -80,8 +87,10 @@ def compose(overrides: list[str], tmp: Path):
 
     identity.register()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = hydra_compose("train", overrides=[
-            f"paths.output_dir={tmp / 'outputs'}", f"paths.run_dir={tmp / 'run'}", "threads=1", *overrides])
+        cfg = hydra_compose(
+            "train",
+            overrides=[f"paths.output_dir={tmp / 'outputs'}", f"paths.run_dir={tmp / 'run'}", "threads=1", *overrides],
+        )
     validate(cfg)
     return cfg
 
@@ -120,7 +129,7 @@ def plain_loop(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int
     for i in range(warm + steps):
         if i == warm:
             t0 = time.perf_counter()
-        idx = order[(i * BATCH) % (len(images) - BATCH):][:BATCH]
+        idx = order[(i * BATCH) % (len(images) - BATCH) :][:BATCH]
         x = images[idx].float().div_(255)
         loss = F.cross_entropy(enc(slicer(x)), labels[idx])
         opt.zero_grad(set_to_none=True)
@@ -149,8 +158,9 @@ class Window:
         return _Window(*args, **kwargs)
 
 
-def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int, steps: int, lr: float,
-                   manual: bool = False) -> float:
+def bare_lightning(
+    model: str, images: torch.Tensor, labels: torch.Tensor, warm: int, steps: int, lr: float, manual: bool = False
+) -> float:
     """A bare LightningModule: the plain loop's step in training_step; no metrics, logging or callbacks.
 
     manual: Lightning's manual optimization (zero_grad, manual_backward, step in training_step), no closure.
@@ -187,12 +197,21 @@ def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm:
             return images[idx], labels[idx]
 
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    batches = [order[i:i + BATCH] for i in range(0, len(order) - BATCH + 1, BATCH)]
+    batches = [order[i : i + BATCH] for i in range(0, len(order) - BATCH + 1, BATCH)]
     loader = DataLoader(Batches(), batch_size=None, sampler=batches)
     window = Window(warm, steps)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=100, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[window],
-                         num_sanity_val_steps=0, limit_val_batches=0)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=100,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[window],
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(Bare(), loader)
     return window.rate
 
@@ -245,7 +264,12 @@ def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None, manua
 OURS_VARIANTS = {  # name -> overrides: where the time of our path goes
     "ours": [],
     "ours_no_bar": ["trainer.enable_progress_bar=false"],
-    "ours_lean": ["callbacks=none", "logger=none", "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=null"],
+    "ours_lean": [
+        "callbacks=none",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        "checkpoint.every_n_steps=null",
+    ],
 }
 
 
@@ -260,8 +284,13 @@ def overhead(model: str, rounds: int = 5) -> None:
     lr = 0.003
     warm = 5 if QUICK else 30
     steps = 20 if QUICK else (150 if model.startswith("cnn") else 300)
-    rates: dict[str, list[float]] = {"plain": [], "bare_lightning": [], "bare_lightning_manual": [],
-                                     **{k: [] for k in OURS_VARIANTS}, "ours_manual": []}
+    rates: dict[str, list[float]] = {
+        "plain": [],
+        "bare_lightning": [],
+        "bare_lightning_manual": [],
+        **{k: [] for k in OURS_VARIANTS},
+        "ours_manual": [],
+    }
     for _ in range(2 if QUICK else rounds):
         rates["plain"].append(plain_loop(model, images, labels, warm, steps, lr))
         rates["bare_lightning"].append(bare_lightning(model, images, labels, warm, steps, lr))
@@ -271,8 +300,18 @@ def overhead(model: str, rounds: int = 5) -> None:
         rates["ours_manual"].append(ours(model, [], warm, steps, dm, manual=True))
     out = {k: spread(v) for k, v in rates.items()}
     ratios = {k: spread([a / b for a, b in zip(v, rates["plain"])]) for k, v in rates.items() if k != "plain"}
-    save("overhead", model, {"samples_per_s": out, "ratio_to_plain": ratios, "batch": BATCH, "threads": 1,
-                             "warm_steps": warm, "steps": steps})
+    save(
+        "overhead",
+        model,
+        {
+            "samples_per_s": out,
+            "ratio_to_plain": ratios,
+            "batch": BATCH,
+            "threads": 1,
+            "warm_steps": warm,
+            "steps": steps,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------ compute
@@ -284,12 +323,18 @@ def matmul_peak(n: int = 512, reps: int = 20) -> float:
         t0 = time.perf_counter()
         for _ in range(reps):
             torch.mm(a, b)
-        best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9)
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9)
     return best
 
 
-def cnn_rnn_flops(conv_stack=({"out_channels": 4, "kernel_size": 5, "pool": 2},), hidden: int = 32,
-                  h: int = 16, w: int = 64, block: int = 8, classes: int = 5) -> dict:
+def cnn_rnn_flops(
+    conv_stack=({"out_channels": 4, "kernel_size": 5, "pool": 2},),
+    hidden: int = 32,
+    h: int = 16,
+    w: int = 64,
+    block: int = 8,
+    classes: int = 5,
+) -> dict:
     """FLOPs per sample by hand (multiply-add = 2): forward, and backward = 2x forward except the input gradient
     of the first layer (weights only there)."""
     t = w // block
@@ -320,8 +365,9 @@ def counted_flops(model: str = "cnn_rnn") -> int:
     return int(counter.get_total_flops())
 
 
-def eager_rate(model: str, batch: int, steps: int, channels_last: bool = False, compiled: bool = False,
-               threads: int = 1) -> float:
+def eager_rate(
+    model: str, batch: int, steps: int, channels_last: bool = False, compiled: bool = False, threads: int = 1
+) -> float:
     torch.set_num_threads(threads)
     clf = make_encoder(model)
     slicer, enc = clf.slicer, clf.encoder
@@ -354,9 +400,12 @@ def compute(rounds: int = 3) -> None:
     torch.set_num_threads(1)
     steps = 10 if QUICK else 60
     variants = {
-        "batch 128": dict(batch=128), "batch 256": dict(batch=256), "batch 512": dict(batch=512),
+        "batch 128": dict(batch=128),
+        "batch 256": dict(batch=256),
+        "batch 512": dict(batch=512),
         "batch 128 channels_last": dict(batch=128, channels_last=True),
-        "batch 128, 2 threads": dict(batch=128, threads=2), "batch 512, 2 threads": dict(batch=512, threads=2),
+        "batch 128, 2 threads": dict(batch=128, threads=2),
+        "batch 512, 2 threads": dict(batch=512, threads=2),
     }
     rates: dict[str, list[float]] = {k: [] for k in variants}
     peaks: list[float] = []
@@ -369,8 +418,12 @@ def compute(rounds: int = 3) -> None:
         t0 = time.perf_counter()
         eager_rate("cnn_rnn", 128, 2, compiled=True)
         compile_s = time.perf_counter() - t0
-        compiled = {"samples_per_s": spread([eager_rate("cnn_rnn", 128, steps, compiled=True)
-                                             for _ in range(1 if QUICK else rounds)]), "compile_seconds": compile_s}
+        compiled = {
+            "samples_per_s": spread(
+                [eager_rate("cnn_rnn", 128, steps, compiled=True) for _ in range(1 if QUICK else rounds)]
+            ),
+            "compile_seconds": compile_s,
+        }
     peak = max(peaks)
     out = {}
     for name, xs in rates.items():
@@ -434,8 +487,17 @@ def evaluation(model: str = "cnn_rnn", rounds: int = 3) -> None:
             test_rates.append(seen / loop.seconds)
         train_rates.append(ours(model, [], 5 if QUICK else 30, 20 if QUICK else 150, dm))
     ratio = spread([a / b for a, b in zip(test_rates, train_rates)])
-    save("eval", model, {"test_images": n_test, "test_images_per_s": spread(test_rates), "test_seconds": spread(whole),
-                         "train_samples_per_s": spread(train_rates), "ratio": ratio})
+    save(
+        "eval",
+        model,
+        {
+            "test_images": n_test,
+            "test_images_per_s": spread(test_rates),
+            "test_seconds": spread(whole),
+            "train_samples_per_s": spread(train_rates),
+            "ratio": ratio,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------- start-up
@@ -449,10 +511,20 @@ def startup(rounds: int = 5) -> None:
     for _ in range(1 if QUICK else rounds):
         with tempfile.TemporaryDirectory() as tmp:
             stamp = Path(tmp) / "first_step"
-            cmd = [sys.executable, "-m", "fwtk_lab.train", "trainer=debug", "resume=never",
-                   "+callbacks.first_step._target_=bench_callbacks.FirstStep",
-                   f"+callbacks.first_step.path={stamp}", f"hydra.run.dir={tmp}/run"]
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+            cmd = [
+                sys.executable,
+                "-m",
+                "fwtk_lab.train",
+                "trainer=debug",
+                "resume=never",
+                "+callbacks.first_step._target_=bench_callbacks.FirstStep",
+                f"+callbacks.first_step.path={stamp}",
+                f"hydra.run.dir={tmp}/run",
+            ]
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            }
             t0 = time.time()
             subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             totals.append(time.time() - t0)
@@ -465,17 +537,45 @@ def startup(rounds: int = 5) -> None:
             subprocess.run([sys.executable, "-c", f"import {mod}"], check=True, cwd=ROOT, env=env)
             times.append(time.time() - t0)
         imports[mod] = spread(times)
-    save("startup", "trainer=debug", {"first_step_seconds": spread(secs), "total_seconds": spread(totals),
-                                      "import_seconds": imports, "command": "python -m fwtk_lab.train trainer=debug"})
+    save(
+        "startup",
+        "trainer=debug",
+        {
+            "first_step_seconds": spread(secs),
+            "total_seconds": spread(totals),
+            "import_seconds": imports,
+            "command": "python -m fwtk_lab.train trainer=debug",
+        },
+    )
 
 
 # -------------------------------------------------------------------------------------- time to accuracy
 TTA = {  # model -> the settings found (see bench.md), the target accuracy and training-seconds budget
     # lr 0.01 (Adam) decayed to 0 by a per-step cosine over the whole run (T_max = epochs x 1,728 steps of 128)
-    "cnn_rnn": (["model=cnn_rnn", "optimizer.lr=0.01", "scheduler=cosine", "scheduler.interval=step",
-                 "scheduler.T_max=1728", "trainer.max_epochs=1"], 0.995, 60),
-    "cnn_rnn_small": (["model=cnn_rnn_small", "optimizer.lr=0.01", "scheduler=cosine", "scheduler.interval=step",
-                       "scheduler.T_max=3456", "trainer.max_epochs=2"], 0.99, 120),
+    "cnn_rnn": (
+        [
+            "model=cnn_rnn",
+            "optimizer.lr=0.01",
+            "scheduler=cosine",
+            "scheduler.interval=step",
+            "scheduler.T_max=1728",
+            "trainer.max_epochs=1",
+        ],
+        0.995,
+        60,
+    ),
+    "cnn_rnn_small": (
+        [
+            "model=cnn_rnn_small",
+            "optimizer.lr=0.01",
+            "scheduler=cosine",
+            "scheduler.interval=step",
+            "scheduler.T_max=3456",
+            "trainer.max_epochs=2",
+        ],
+        0.99,
+        120,
+    ),
 }
 
 
@@ -484,15 +584,32 @@ def tta(model: str) -> None:
     if QUICK:
         over = [*over, "dataset.max_phrases=300", "trainer.max_epochs=1"]
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "fwtk_lab.train", *over, "resume=never", "trainer.enable_progress_bar=false",
-               f"hydra.run.dir={tmp}/run", f"paths.data_dir={ROOT / 'data'}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fwtk_lab.train",
+            *over,
+            "resume=never",
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={tmp}/run",
+            f"paths.data_dir={ROOT / 'data'}",
+        ]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         m = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
-    save("tta", model, {"command": "python -m fwtk_lab.train " + " ".join(over), "test_acc": m["test/acc"],
-                        "fit_seconds": m["fit_seconds"], "epochs": m["epochs"], "target_acc": target,
-                        "budget_seconds": budget,
-                        "met": bool(m["test/acc"] >= target and m["fit_seconds"] <= budget)})
+    save(
+        "tta",
+        model,
+        {
+            "command": "python -m fwtk_lab.train " + " ".join(over),
+            "test_acc": m["test/acc"],
+            "fit_seconds": m["fit_seconds"],
+            "epochs": m["epochs"],
+            "target_acc": target,
+            "budget_seconds": budget,
+            "met": bool(m["test/acc"] >= target and m["fit_seconds"] <= budget),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -523,14 +640,25 @@ def data(n_phrases: int = 3000, rounds: int = 3) -> None:
                 path = Path(tmp) / "images.npy"
                 np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, recipe.height, recipe.width))
                 t0 = time.perf_counter()
-                with contextlib.redirect_stdout(open(os.devnull, "w")), contextlib.redirect_stderr(open(os.devnull, "w")):
+                with (
+                    contextlib.redirect_stdout(open(os.devnull, "w")),
+                    contextlib.redirect_stderr(open(os.devnull, "w")),
+                ):
                     dataset_lib.render_all(path, fonts, recipe, phrases, 0, w)
                 out.append(n / (time.perf_counter() - t0))
-    save("data", "var_jitter", {
-        "images": n, "naive_images_per_s": spread(naive), "builder_1_process": spread(ours_1),
-        f"builder_{workers}_processes": spread(ours_all), "workers": workers,
-        "ratio_1_process": spread([a / b for a, b in zip(ours_1, naive)]),
-        "ratio_all_processes": spread([a / b for a, b in zip(ours_all, naive)])})
+    save(
+        "data",
+        "var_jitter",
+        {
+            "images": n,
+            "naive_images_per_s": spread(naive),
+            "builder_1_process": spread(ours_1),
+            f"builder_{workers}_processes": spread(ours_all),
+            "workers": workers,
+            "ratio_1_process": spread([a / b for a, b in zip(ours_1, naive)]),
+            "ratio_all_processes": spread([a / b for a, b in zip(ours_all, naive)]),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------- report
@@ -557,8 +685,12 @@ SECTIONS = {
 def main() -> None:
     global QUICK
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("sections", nargs="*", default=["overhead", "compute", "eval", "startup", "data", "tta"],
-                   help=f"any of {', '.join(SECTIONS)} (default: all)")
+    p.add_argument(
+        "sections",
+        nargs="*",
+        default=["overhead", "compute", "eval", "startup", "data", "tta"],
+        help=f"any of {', '.join(SECTIONS)} (default: all)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test, results not saved")
     args = p.parse_args()
     QUICK = args.quick

@@ -1,4 +1,5 @@
 """A Lightning callback for the start-up benchmark: writes the wall-clock time of the first training step."""
+
 from __future__ import annotations
 
 import time

@@ -6,6 +6,7 @@ the dataset resident on the device, and one epoch through fwtk_lab's own Trainer
 Without a CUDA device it runs on the CPU with a tiny budget (a smoke test of the script; the numbers then say
 nothing about a GPU). Builds the default dataset first if it is not cached (a few seconds on many cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def epoch(model: str, images: torch.Tensor, labels: torch.Tensor, batch: int, dtype: torch.dtype | None,
-          device: torch.device, max_steps: int | None = None) -> tuple[float, int]:
+def epoch(
+    model: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch: int,
+    dtype: torch.dtype | None,
+    device: torch.device,
+    max_steps: int | None = None,
+) -> tuple[float, int]:
     """Seconds and samples of one pass over resident uint8 images (B, 1, H, W), Adam, optional autocast dtype."""
     clf = make_encoder(model).to(device)
     slicer, enc = clf.slicer, clf.encoder
@@ -46,7 +54,7 @@ def epoch(model: str, images: torch.Tensor, labels: torch.Tensor, batch: int, dt
     steps = n // batch if max_steps is None else min(max_steps, n // batch)
 
     def step(i: int) -> None:
-        idx = order[i * batch:(i + 1) * batch]
+        idx = order[i * batch : (i + 1) * batch]
         x = images[idx].float().div_(255)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = F.cross_entropy(enc(slicer(x) if enc.takes_blocks else x), labels[idx])
@@ -73,10 +81,19 @@ def through_trainer(device: torch.device, quick: bool) -> float:
     from fwtk_lab.training.module import FontClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
-        over = ["model=cnn_rnn", "data.batch_size=1024", "trainer.max_epochs=1", "trainer.limit_val_batches=0",
-                "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "logger=none",
-                "checkpoint.every_n_steps=null"]
-        over += ["trainer=gpu"] if device.type == "cuda" else ["trainer.accelerator=cpu", "trainer.limit_train_batches=3"]
+        over = [
+            "model=cnn_rnn",
+            "data.batch_size=1024",
+            "trainer.max_epochs=1",
+            "trainer.limit_val_batches=0",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false",
+            "logger=none",
+            "checkpoint.every_n_steps=null",
+        ]
+        over += (
+            ["trainer=gpu"] if device.type == "cuda" else ["trainer.accelerator=cpu", "trainer.limit_train_batches=3"]
+        )
         cfg = compose(over, Path(tmp))
         dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
         dm.setup("fit")
@@ -95,21 +112,33 @@ def main() -> None:
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     quick = device.type != "cuda"
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke test: numbers say nothing about a GPU)"
-    lines = [f"# GPU benchmark: {name}", "", f"Command: `make bench-gpu` (`experiments/bench_gpu.py`), "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}.", ""]
+    name = (
+        torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke test: numbers say nothing about a GPU)"
+    )
+    lines = [
+        f"# GPU benchmark: {name}",
+        "",
+        f"Command: `make bench-gpu` (`experiments/bench_gpu.py`), "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}.",
+        "",
+    ]
     print("\n".join(lines), flush=True)
     dm = default_store()
     rows = np.sort(dm.rows["train"])
     if quick:
-        rows = rows[:4 * args.batch]
+        rows = rows[: 4 * args.batch]
     t0 = time.perf_counter()
     images = torch.from_numpy(np.ascontiguousarray(dm.store.images[rows]))[:, None].to(device)
     labels = torch.from_numpy(np.ascontiguousarray(dm.store.labels[rows])).to(device)
     sync(device)
-    lines.append(f"Training split resident on the device: {len(rows):,} images, {images.numel() / 2**20:.0f} MiB uint8, "
-                 f"copied in {time.perf_counter() - t0:.2f} s.\n")
-    lines += ["| model | batch | fp32 samples/s | bf16 samples/s | fp32 epoch s | bf16 epoch s |", "|---|---:|---:|---:|---:|---:|"]
+    lines.append(
+        f"Training split resident on the device: {len(rows):,} images, {images.numel() / 2**20:.0f} MiB uint8, "
+        f"copied in {time.perf_counter() - t0:.2f} s.\n"
+    )
+    lines += [
+        "| model | batch | fp32 samples/s | bf16 samples/s | fp32 epoch s | bf16 epoch s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     print("\n".join(lines[-3:]), flush=True)
     bf16 = torch.bfloat16
     for model in args.models.split(","):
@@ -124,14 +153,19 @@ def main() -> None:
                     row[label] = None
                     print(f"{model} {label}: {type(e).__name__}: {e}", flush=True)
             cell = lambda r, i, f: "-" if r is None else format(r[i], f)  # noqa: E731
-            line = (f"| {model} | {b} | {cell(row['fp32'], 0, ',.0f')} | {cell(row['bf16'], 0, ',.0f')} | "
-                    f"{cell(row['fp32'], 1, '.2f')} | {cell(row['bf16'], 1, '.2f')} |")
+            line = (
+                f"| {model} | {b} | {cell(row['fp32'], 0, ',.0f')} | {cell(row['bf16'], 0, ',.0f')} | "
+                f"{cell(row['fp32'], 1, '.2f')} | {cell(row['bf16'], 1, '.2f')} |"
+            )
             lines.append(line)
             print(line, flush=True)
     secs = through_trainer(device, quick)
     what = "trainer=gpu, one epoch" if device.type == "cuda" else "CPU, 3 batches"
-    lines += ["", f"cnn_rnn through fwtk_lab's Trainer ({what}, batch 1024, memory-mapped data, no validation, "
-              f"no logger): trainer.fit took {secs:.1f} s, set-up included (target: one resident epoch <= 1 s, above)."]
+    lines += [
+        "",
+        f"cnn_rnn through fwtk_lab's Trainer ({what}, batch 1024, memory-mapped data, no validation, "
+        f"no logger): trainer.fit took {secs:.1f} s, set-up included (target: one resident epoch <= 1 s, above).",
+    ]
     print(lines[-1], flush=True)
     if not quick:
         (HERE / "bench_gpu.md").write_text("\n".join(lines) + "\n")

@@ -4,6 +4,7 @@
 
 Alternates the two settings (same process layout, same data, same steps) and reports medians and ranges.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,15 +19,29 @@ STEPS, BATCH, EVERY = 300, 128, 25
 
 
 def run(model: str, every: int | None, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "fwtk_lab.train", f"model={model}", "trainer.max_epochs=1",
-           f"trainer.limit_train_batches={STEPS}", "trainer.limit_val_batches=5", "trainer.limit_test_batches=1",
-           "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "logger=none",
-           f"checkpoint.every_n_steps={every if every else 'null'}", "checkpoint.every_minutes=null",
-           f"hydra.run.dir={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fwtk_lab.train",
+        f"model={model}",
+        "trainer.max_epochs=1",
+        f"trainer.limit_train_batches={STEPS}",
+        "trainer.limit_val_batches=5",
+        "trainer.limit_test_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+        f"checkpoint.every_n_steps={every if every else 'null'}",
+        "checkpoint.every_minutes=null",
+        f"hydra.run.dir={out}",
+    ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     inv = json.loads((out / "metrics.json").read_text())["invocations"][0]
-    return {"samples_per_s": STEPS * BATCH / inv["fit_seconds"], "saves": inv["checkpoint_saves"],
-            "save_s": inv["checkpoint_seconds"] / max(inv["checkpoint_saves"], 1)}
+    return {
+        "samples_per_s": STEPS * BATCH / inv["fit_seconds"],
+        "saves": inv["checkpoint_saves"],
+        "save_s": inv["checkpoint_seconds"] / max(inv["checkpoint_saves"], 1),
+    }
 
 
 def main(model: str = "cnn_rnn", repeats: int = 3) -> None:
@@ -42,15 +57,22 @@ def main(model: str = "cnn_rnn", repeats: int = 3) -> None:
         return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}-{max(xs):{fmt}})"
 
     base = statistics.median(r["samples_per_s"] for r in results["epoch end only"])
-    lines = [f"# Checkpoint overhead ({time.strftime('%Y-%m-%d')})", "",
-             f"Command: `.venv/bin/python experiments/checkpoint_bench.py {model} {repeats}` ({model}, batch {BATCH}, "
-             f"{STEPS} training steps on the default dataset, 1 torch thread, 2-core CPU, the settings alternated, "
-             "median (min-max) of the repeats). A checkpoint holds weights, optimizer, loops, RNG and metric states.", "",
-             "| checkpoints | saves | seconds per save | training samples/s | ratio |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# Checkpoint overhead ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Command: `.venv/bin/python experiments/checkpoint_bench.py {model} {repeats}` ({model}, batch {BATCH}, "
+        f"{STEPS} training steps on the default dataset, 1 torch thread, 2-core CPU, the settings alternated, "
+        "median (min-max) of the repeats). A checkpoint holds weights, optimizer, loops, RNG and metric states.",
+        "",
+        "| checkpoints | saves | seconds per save | training samples/s | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, rs in results.items():
         sps = [r["samples_per_s"] for r in rs]
-        lines.append(f"| {name} | {rs[0]['saves']} | {cell([r['save_s'] for r in rs], '.4f')} | {cell(sps, ',.0f')} | "
-                     f"{statistics.median(sps) / base:.3f} |")
+        lines.append(
+            f"| {name} | {rs[0]['saves']} | {cell([r['save_s'] for r in rs], '.4f')} | {cell(sps, ',.0f')} | "
+            f"{statistics.median(sps) / base:.3f} |"
+        )
     (HERE / "checkpoint_bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -5,6 +5,7 @@ size += 1`, then add the offset, draw at ((64 - w) / 2 + jx, (16 - h) / 2 + jy) 
 old `getsize` measured from the top of the ascent line: today `getbbox(phrase, anchor="la")` (right, bottom);
 `getoffset` is that box's (left, top). Jitter drawn per image from [lo, hi) as the original did.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,6 +31,6 @@ def naive_images(phrases: list[str], fonts: list[str], jitter: tuple[int, int] =
     out = np.zeros((len(fonts) * len(phrases), 16, 64), dtype=np.uint8)
     for f, path in enumerate(fonts):
         for i, phrase in enumerate(phrases):
-            jx, jy = (rng.integers(lo, hi, 2) if hi > lo else (0, 0))
+            jx, jy = rng.integers(lo, hi, 2) if hi > lo else (0, 0)
             out[f * len(phrases) + i] = naive_image(phrase, path, int(jx), int(jy))
     return out

@@ -6,6 +6,7 @@ Times forward + backward + Adam step on random uint8 batches of the default imag
 the thread count in rounds so that both settings see the same machine load; prints samples/s and
 the ratio, and appends the result to experiments/threads_bench.md.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -53,14 +54,16 @@ def main(model_name: str = "cnn_rnn", batch: int = 128, steps: int = 100) -> Non
         for n in (1, 2):
             rates[n].append(steps_per_second(model, slicer, batch, steps, n))
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
-    line = (f"| {time.strftime('%Y-%m-%d')} | {model_name} | {batch} | {one:,.0f} | {two:,.0f} | {one / two:.2f} |")
+    line = f"| {time.strftime('%Y-%m-%d')} | {model_name} | {batch} | {one:,.0f} | {two:,.0f} | {one / two:.2f} |"
     print(line)
     out = HERE / "threads_bench.md"
     if not out.exists():
-        out.write_text("# Training throughput, 1 vs 2 torch threads (samples/s, median of 5 alternating rounds)\n\n"
-                       "Command: `make bench-threads` (`.venv/bin/python experiments/threads_bench.py [model] [batch] [steps]`), "
-                       "on the 2-core CI-size machine, OMP_WAIT_POLICY=PASSIVE (fwtk_lab's default).\n\n"
-                       "| date | model | batch | 1 thread | 2 threads | ratio 1/2 |\n|---|---|---:|---:|---:|---:|\n")
+        out.write_text(
+            "# Training throughput, 1 vs 2 torch threads (samples/s, median of 5 alternating rounds)\n\n"
+            "Command: `make bench-threads` (`.venv/bin/python experiments/threads_bench.py [model] [batch] [steps]`), "
+            "on the 2-core CI-size machine, OMP_WAIT_POLICY=PASSIVE (fwtk_lab's default).\n\n"
+            "| date | model | batch | 1 thread | 2 threads | ratio 1/2 |\n|---|---|---:|---:|---:|---:|\n"
+        )
     with out.open("a") as f:
         f.write(line + "\n")
 

@@ -1,4 +1,5 @@
 """fwtk_lab: font recognition experiments on rendered lines of Shakespeare (Hydra + PyTorch Lightning)."""
+
 import os
 
 # OpenMP threads that spin while idle make torch ops on a busy 2-core machine up to 100x slower:

@@ -1,4 +1,5 @@
 """Test a checkpoint on its run's test split: `python -m fwtk_lab.evaluate ckpt_path=...`."""
+
 from __future__ import annotations
 
 import logging
@@ -30,22 +31,34 @@ def check_same_data(ckpt: dict, run_cfg, ckpt_path: str, allow_other_data: bool 
     one the checkpoint was trained on (its corpus, fonts or recipe changed since)."""
     recorded = ckpt.get(DATASET_KEY)
     if not recorded:
-        log.warning("checkpoint %s records no dataset identity (written before this check existed): "
-                    "cannot tell whether the data changed since training", ckpt_path)
+        log.warning(
+            "checkpoint %s records no dataset identity (written before this check existed): "
+            "cannot tell whether the data changed since training",
+            ckpt_path,
+        )
         return
     now = dataset_lib.identity(run_cfg.dataset)
     if now is None or now["key"] == recorded.get("key"):
         return
-    msg = (f"checkpoint {ckpt_path!r} was trained on dataset {recorded.get('name')} but its config now gives "
-           f"{now['name']} (the corpus, a font file or the recipe changed since training)")
+    msg = (
+        f"checkpoint {ckpt_path!r} was trained on dataset {recorded.get('name')} but its config now gives "
+        f"{now['name']} (the corpus, a font file or the recipe changed since training)"
+    )
     if not allow_other_data:
-        raise ConfigError(f"{msg}; its test accuracy would be on other data; restore the inputs, or pass "
-                          f"allow_other_data=true to evaluate anyway")
+        raise ConfigError(
+            f"{msg}; its test accuracy would be on other data; restore the inputs, or pass "
+            f"allow_other_data=true to evaluate anyway"
+        )
     log.warning("%s; evaluating anyway (allow_other_data=true)", msg)
 
 
-def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "auto", out_dir: str | None = None,
-             allow_other_data: bool = False) -> dict:
+def evaluate(
+    ckpt_path: str,
+    data_dir: str | None = None,
+    accelerator: str = "auto",
+    out_dir: str | None = None,
+    allow_other_data: bool = False,
+) -> dict:
     """Test metrics and confusion matrix of a checkpoint, on the dataset and split its run used."""
     ckpt = checkpoint_io.load(ckpt_path)
     run_cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
@@ -53,13 +66,23 @@ def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "au
     check_same_data(ckpt, run_cfg, str(ckpt_path), allow_other_data)
     model = FontClassifier.load_from_checkpoint(ckpt_path, map_location="cpu")
     dm = FontDataModule(run_cfg.dataset, run_cfg.data, data_dir or run_cfg.paths.data_dir, seed=run_cfg.seed)
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         precision=run_cfg.trainer.precision)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision=run_cfg.trainer.precision,
+    )
     tested = trainer.test(model, datamodule=dm, verbose=False)[0]
     cm = model.confusion_matrix().numpy()
-    result = {"checkpoint": str(Path(ckpt_path).resolve()), **{k: float(v) for k, v in tested.items()},
-              "classes": model.classes, "confusion_matrix": cm.astype(int).tolist()}
+    result = {
+        "checkpoint": str(Path(ckpt_path).resolve()),
+        **{k: float(v) for k, v in tested.items()},
+        "classes": model.classes,
+        "confusion_matrix": cm.astype(int).tolist(),
+    }
     if out_dir:
         atomic_write_json(Path(out_dir) / "metrics.json", result)
         figures.save_png(figures.confusion(cm, model.classes), Path(out_dir) / "confusion_matrix.png")
@@ -69,8 +92,10 @@ def evaluate(ckpt_path: str, data_dir: str | None = None, accelerator: str = "au
 def show(result: dict) -> None:
     console = Console()
     console.print(f"checkpoint {result['checkpoint']}")
-    console.print(f"test accuracy {result['test/acc']:.4f}  loss {result['test/loss']:.4f}  "
-                  f"AIC {result['test/aic']:.1f}  parameters {int(result['test/params'])}")
+    console.print(
+        f"test accuracy {result['test/acc']:.4f}  loss {result['test/loss']:.4f}  "
+        f"AIC {result['test/aic']:.1f}  parameters {int(result['test/params'])}"
+    )
     table = Table(title="confusion matrix (rows: true font, columns: predicted)")
     table.add_column("true \\ predicted")
     for name in result["classes"]:
@@ -86,8 +111,13 @@ def show(result: dict) -> None:
 def main(cfg: DictConfig) -> None:
     preflight(cfg, "evaluate")
     threads.configure(cfg.threads)
-    result = evaluate(cfg.ckpt_path, cfg.data_dir, cfg.accelerator, out_dir=cfg.paths.run_dir,
-                      allow_other_data=bool(cfg.get("allow_other_data", False)))
+    result = evaluate(
+        cfg.ckpt_path,
+        cfg.data_dir,
+        cfg.accelerator,
+        out_dir=cfg.paths.run_dir,
+        allow_other_data=bool(cfg.get("allow_other_data", False)),
+    )
     show(result)
     Console().print(f"written {Path(cfg.paths.run_dir) / 'metrics.json'}")
 

@@ -8,6 +8,7 @@ dark on a light background, contrast-stretched, cropped to the ink, scaled to th
 then padded or cut to the width the model needs (see `prepare_image`). Prints a ranked table per image,
 or one JSON object with `format=json`. Writes no files.
 """
+
 from __future__ import annotations
 
 import json
@@ -155,13 +156,15 @@ def prepare_image(
     bg, ink = border_level(x), float(x.max())
     if ink - bg < MIN_CONTRAST:
         hint = "" if mode == "auto" else f" with invert={str(mode).lower()} (try invert=auto)"
-        raise ImageError(f"no ink found{hint}: the image is blank or has no contrast (background {bg:.2f}, "
-                         f"brightest ink {ink:.2f} after inversion={str(bool(inverted)).lower()})")
+        raise ImageError(
+            f"no ink found{hint}: the image is blank or has no contrast (background {bg:.2f}, "
+            f"brightest ink {ink:.2f} after inversion={str(bool(inverted)).lower()})"
+        )
     x = np.clip((x - bg) / (ink - bg), 0.0, 1.0)
 
     rows = np.flatnonzero((x > INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((x > INK_THRESHOLD).any(axis=0))
-    x = x[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    x = x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
     h, w = x.shape
     new_w = max(1, round(w * height / h))
@@ -177,10 +180,10 @@ def prepare_image(
         out = np.zeros((height, width))
         if new_w <= width:
             left = (width - new_w) // 2
-            out[:, left:left + new_w] = x
+            out[:, left : left + new_w] = x
         else:
             left = (new_w - width) // 2
-            out[:] = x[:, left:left + width]
+            out[:] = x[:, left : left + width]
     else:
         out = x
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))[None, None]
@@ -241,8 +244,10 @@ def image_paths(value: Any) -> list[str]:
             raise ValueError(f"image=[] names no file; give image=FILE or image=[FILE,...] ({ACCEPTED})")
         bad = [v for v in items if isinstance(v, (ListConfig, DictConfig, list, dict))]
         if bad:
-            raise ValueError(f"image={OmegaConf.to_container(value) if isinstance(value, ListConfig) else value!r}: "
-                             f"give a path or a flat list of paths")
+            raise ValueError(
+                f"image={OmegaConf.to_container(value) if isinstance(value, ListConfig) else value!r}: "
+                f"give a path or a flat list of paths"
+            )
         return [str(v) for v in items]
     if isinstance(value, DictConfig):
         raise ValueError("image must be a path or a list of paths, not a mapping")
@@ -252,8 +257,9 @@ def image_paths(value: Any) -> list[str]:
 def check_options(cfg: DictConfig) -> tuple[str, int | None, bool | str]:
     for key in ("ckpt_path", "image"):
         if OmegaConf.is_missing(cfg, key):
-            raise ValueError(f"{key} is required: python -m fwtk_lab.predict "
-                             f"ckpt_path=<run dir>/checkpoints/last.ckpt image=<file>")
+            raise ValueError(
+                f"{key} is required: python -m fwtk_lab.predict ckpt_path=<run dir>/checkpoints/last.ckpt image=<file>"
+            )
     fmt = str(cfg.get("format", "table")).lower()
     if fmt not in FORMATS:
         raise ValueError(f"format={cfg.format!r}; accepted: {', '.join(FORMATS)}")
@@ -279,14 +285,20 @@ def predict(ckpt_path: str, images: Sequence[str], invert: bool | str = "auto", 
         ranked = sorted(zip(model.classes, probs), key=lambda kv: -kv[1])
         if top_k is not None:
             ranked = ranked[:top_k]
-        predictions.append({
-            "image": path,
-            "probabilities": {name: float(p) for name, p in ranked},
-            "top": ranked[0][0],
-            "input_shape": [int(x.shape[-2]), int(x.shape[-1])],
-        })
-    return {"checkpoint": str(ckpt_path), "model": describe(model, spec), "classes": list(model.classes),
-            "predictions": predictions}
+        predictions.append(
+            {
+                "image": path,
+                "probabilities": {name: float(p) for name, p in ranked},
+                "top": ranked[0][0],
+                "input_shape": [int(x.shape[-2]), int(x.shape[-1])],
+            }
+        )
+    return {
+        "checkpoint": str(ckpt_path),
+        "model": describe(model, spec),
+        "classes": list(model.classes),
+        "predictions": predictions,
+    }
 
 
 def format_table(result: dict) -> str:

@@ -6,6 +6,7 @@ budget (epochs, phrases, training images), wall time, train-split AIC beside the
 series' own figure (the experiment config's `series.figure`). Writes FILE.md and FILE.png (accuracy
 against parameters per recipe; training-loss curves from the TensorBoard events when there are any).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,12 @@ class Run:
         model = given.get("model") or str(self.cfg["model"]["_target_"]).split(".")[-2]
         faithful = self.cfg.get("loss", "ce") != "ce" or float(self.cfg["data"].get("pixel_scale", 255)) != 255
         return {
-            "step": str(given.get("step", "?")), "model": model, "recipe": given.get("recipe") or self.cfg["dataset"]["name"],
+            "step": str(given.get("step", "?")),
+            "model": model,
+            "recipe": given.get("recipe") or self.cfg["dataset"]["name"],
             "series_recipe": given.get("series_recipe") or SERIES_RECIPE.get(model, "var_jitter"),
-            "variant": given.get("variant") or ("faithful" if faithful else "corrected"), "figure": given.get("figure", ""),
+            "variant": given.get("variant") or ("faithful" if faithful else "corrected"),
+            "figure": given.get("figure", ""),
         }
 
 
@@ -127,8 +131,10 @@ def _fmt(x: float | None, digits: int = 1, pct: bool = False) -> str:
 
 
 def table(rows: list[Row]) -> list[str]:
-    head = ("| step | model | recipe | variant | fonts | params | epochs | phrases | train images | seeds | wall s "
-            "| test acc % (mean ± sd) | train AIC | train NLL/img | test NLL/img | series' figure |")
+    head = (
+        "| step | model | recipe | variant | fonts | params | epochs | phrases | train images | seeds | wall s "
+        "| test acc % (mean ± sd) | train AIC | train NLL/img | test NLL/img | series' figure |"
+    )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for row in rows:
         r0 = row.runs[0]
@@ -145,14 +151,17 @@ def table(rows: list[Row]) -> list[str]:
             f"| {s['step']} | {s['model']} | {s['recipe']}{' (series)' if s['recipe'] == s['series_recipe'] else ''} "
             f"| {s['variant']} | {len(fonts)} | {int(r0.metrics['params']):,} | {'/'.join(map(str, epochs))} | {phrases} "
             f"| {_fmt(train_n, 0)} | {len(row.runs)} | {_fmt(statistics.fmean(wall), 0)} | {acc_text} "
-            f"| {_fmt(row.mean('train/aic'), 0)} | {_fmt(nll_img, 3)} | {_fmt(row.mean('test/loss'), 3)} | {s['figure']} |")
+            f"| {_fmt(row.mean('train/aic'), 0)} | {_fmt(nll_img, 3)} | {_fmt(row.mean('test/loss'), 3)} | {s['figure']} |"
+        )
     return lines
 
 
 def find(rows: list[Row], model: str, recipe: str, variant: str = "corrected") -> Row | None:
     for row in rows:
         s = row.runs[0].series
-        if (s["model"], s["recipe"], s["variant"]) == (model, recipe, variant) and len(row.runs[0].cfg["dataset"].get("fonts") or []) == 5:
+        if (s["model"], s["recipe"], s["variant"]) == (model, recipe, variant) and len(
+            row.runs[0].cfg["dataset"].get("fonts") or []
+        ) == 5:
             return row
     return None
 
@@ -171,9 +180,15 @@ def expectations(rows: list[Row]) -> list[str]:
 
     for model in ("size_features", "mlp"):
         fixed, var = acc(model, "fixed16"), acc(model, "var_jitter")
-        line(f"size cue: {model} on fixed16 far above the 20% chance level (> 40%)", fixed, fixed is not None and fixed > 0.4)
+        line(
+            f"size cue: {model} on fixed16 far above the 20% chance level (> 40%)",
+            fixed,
+            fixed is not None and fixed > 0.4,
+        )
         if fixed is not None and var is not None:
-            out.append(f"  - on var_jitter: {_fmt(var, 2, pct=True)}% ({_fmt(fixed - var, 2, pct=True)} points of the cue removed)")
+            out.append(
+                f"  - on var_jitter: {_fmt(var, 2, pct=True)}% ({_fmt(fixed - var, 2, pct=True)} points of the cue removed)"
+            )
     for model, target in (("cnn", 0.98), ("cnn_rnn", 0.995), ("cnn_rnn_small", 0.99)):
         a = acc(model, "var_jitter")
         line(f"{model} on var_jitter >= {100 * target:g}%", a, a is not None and a >= target)
@@ -202,13 +217,21 @@ def plot(rows: list[Row], path: Path) -> str:
             xs = [float(r.runs[0].metrics["params"]) for r in pts]
             ys = [100 * r.mean("test/acc") for r in pts]
             es = [100 * (r.spread("test/acc") or 0.0) for r in pts]
-            h = ax.errorbar(xs, ys, yerr=es, fmt=markers.get(recipe, "^"), capsize=3, label=f"{recipe}, {variant}",
-                            mfc=face)
+            h = ax.errorbar(
+                xs, ys, yerr=es, fmt=markers.get(recipe, "^"), capsize=3, label=f"{recipe}, {variant}", mfc=face
+            )
             for r, x, y in zip(pts, xs, ys):
-                ax.annotate(r.runs[0].series["model"], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7,
-                            color=h[0].get_color())
-    ax.axhline(100 / max(len(rows[0].runs[0].metrics.get("classes") or [5]), 1), color="grey", ls=":", lw=1,
-               label="chance")
+                ax.annotate(
+                    r.runs[0].series["model"],
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                    fontsize=7,
+                    color=h[0].get_color(),
+                )
+    ax.axhline(
+        100 / max(len(rows[0].runs[0].metrics.get("classes") or [5]), 1), color="grey", ls=":", lw=1, label="chance"
+    )
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("test accuracy % (mean ± sd over seeds)")

@@ -3,6 +3,7 @@
 Rerunning the same command continues the run from its newest checkpoint (`resume=auto`), or says that it
 is finished; see README, "Resuming, preemption and sweeps".
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,10 @@ def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_s
     loggers = components.loggers(cfg, purge_step=purge_step)
     callbacks = components.callbacks(cfg, has_logger=bool(loggers))
     ck = cfg.checkpoint
-    callbacks += [LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes,
-                                   ck.keep), RNGState()]
+    callbacks += [
+        LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes, ck.keep),
+        RNGState(),
+    ]
     if preemption is not None:
         callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
@@ -74,8 +77,15 @@ def hparams(cfg: DictConfig) -> dict:
         walk(key, OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) is not None else None)
     walk("dataset", {k: cfg.dataset[k] for k in ("name", "width", "height", "max_chars", "max_phrases", "seed")})
     walk("dataset.fonts", ",".join(map(str, cfg.dataset.fonts)))
-    walk("", {"seed": cfg.seed, "batch_size": cfg.data.batch_size, "max_epochs": cfg.trainer.max_epochs,
-              "precision": str(cfg.trainer.precision)})
+    walk(
+        "",
+        {
+            "seed": cfg.seed,
+            "batch_size": cfg.data.batch_size,
+            "max_epochs": cfg.trainer.max_epochs,
+            "precision": str(cfg.trainer.precision),
+        },
+    )
     return flat
 
 
@@ -91,9 +101,12 @@ def train(cfg: DictConfig) -> dict:
         budget = {"max_epochs": cfg.trainer.max_epochs, "max_steps": cfg.trainer.max_steps}
         if cfg.resume != "never" and not cfg.ckpt_path and resume.finished(run_dir, budget):
             metrics = json.loads((run_dir / "metrics.json").read_text())
-            log.info("this run is finished: test accuracy %.4f, metrics in %s; nothing to do (raise "
-                     "trainer.max_epochs to continue it, or resume=never for a new run)",
-                     metrics["test/acc"], run_dir / "metrics.json")
+            log.info(
+                "this run is finished: test accuracy %.4f, metrics in %s; nothing to do (raise "
+                "trainer.max_epochs to continue it, or resume=never for a new run)",
+                metrics["test/acc"],
+                run_dir / "metrics.json",
+            )
             return metrics
         preemption = Preemption(list(cfg.preemption.signals))
         preemption.install()  # a signal during the dataset build or testing stops at once, cleanly
@@ -119,22 +132,32 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         print_config(cfg)
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         resume.write_status(run_dir, {"status": "running", "budget": budget, "invocations": invocations + [this]})
-        log.info("run dir %s | %d parameters | %d torch threads | dataset %s | %s", run_dir, model.num_parameters,
-                 n_threads, dm.store.root, f"resuming from {ckpt_path}" if ckpt_path else "new run")
+        log.info(
+            "run dir %s | %d parameters | %d torch threads | dataset %s | %s",
+            run_dir,
+            model.num_parameters,
+            n_threads,
+            dm.store.root,
+            f"resuming from {ckpt_path}" if ckpt_path else "new run",
+        )
 
     def record(outcome: str, **extra) -> None:
-        this.update(end=_now(), step_end=trainer.global_step, seconds=round(time.perf_counter() - t0, 2),
-                    outcome=outcome)
+        this.update(
+            end=_now(), step_end=trainer.global_step, seconds=round(time.perf_counter() - t0, 2), outcome=outcome
+        )
         if rank0:
-            resume.write_status(run_dir, {"status": outcome, "budget": budget, "invocations": invocations + [this],
-                                          **extra})
+            resume.write_status(
+                run_dir, {"status": outcome, "budget": budget, "invocations": invocations + [this], **extra}
+            )
 
     t0 = time.perf_counter()
     try:
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
         val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
         this["fit_seconds"] = round(time.perf_counter() - t0, 2)
-        ckpt_cb = next((cb for cb in trainer.callbacks if isinstance(cb, pl.callbacks.ModelCheckpoint)), None)  # the best
+        ckpt_cb = next(
+            (cb for cb in trainer.callbacks if isinstance(cb, pl.callbacks.ModelCheckpoint)), None
+        )  # the best
         chosen = None
         if ckpt_cb is not None:
             chosen = ckpt_cb.best_model_path if cfg.test_ckpt == "best" else str(run_dir / "checkpoints" / LAST)
@@ -155,29 +178,47 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
 
     val_best = float(ckpt_cb.best_model_score) if ckpt_cb is not None and ckpt_cb.best_model_score is not None else None
     metrics = {
-        "test/acc": tested["test/acc"], "test/loss": tested["test/loss"], "test/aic": tested["test/aic"],
-        "test/nll_sum": tested["test/nll_sum"], "val/acc_best": val_best,
+        "test/acc": tested["test/acc"],
+        "test/loss": tested["test/loss"],
+        "test/aic": tested["test/aic"],
+        "test/nll_sum": tested["test/nll_sum"],
+        "val/acc_best": val_best,
         "val/acc_last": val_last,
-        "params": model.num_parameters, "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+        "params": model.num_parameters,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
         "fit_seconds": round(sum(r.get("fit_seconds", r.get("seconds", 0)) for r in all_runs), 2),
-        "test_seconds": round(test_seconds, 2), "threads": n_threads,
+        "test_seconds": round(test_seconds, 2),
+        "threads": n_threads,
         "compute_seconds": round(sum(r.get("seconds", 0) for r in all_runs), 2),
         "invocations": all_runs,
         "test_checkpoint": chosen or "(weights at the end of training)",
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
-        "classes": dm.classes, "dataset": str(dm.store.root), "run_dir": str(run_dir), "provenance": prov,
+        "classes": dm.classes,
+        "dataset": str(dm.store.root),
+        "run_dir": str(run_dir),
+        "provenance": prov,
     }
     metrics.update(train_aic(model, dm))  # AIC on the training split, with the tested weights
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
-        hp_metrics = {"hp/test_acc": metrics["test/acc"], "hp/test_loss": metrics["test/loss"],
-                      "hp/test_aic": metrics["test/aic"], "hp/params": float(metrics["params"])}
+        hp_metrics = {
+            "hp/test_acc": metrics["test/acc"],
+            "hp/test_loss": metrics["test/loss"],
+            "hp/test_aic": metrics["test/aic"],
+            "hp/params": float(metrics["params"]),
+        }
         if val_best is not None:
             hp_metrics["hp/val_acc_best"] = val_best
         log_final(trainer.loggers, {**hparams(cfg), **provenance.flat(prov)}, hp_metrics, trainer.global_step)
         resume.write_status(run_dir, {**resume.read_status(run_dir), "status": "finished"})
-        log.info("test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s", metrics["test/acc"],
-                 metrics["test/loss"], metrics["test/aic"], run_dir / "metrics.json")
+        log.info(
+            "test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s",
+            metrics["test/acc"],
+            metrics["test/loss"],
+            metrics["test/aic"],
+            run_dir / "metrics.json",
+        )
     return metrics
 
 
@@ -190,8 +231,14 @@ def train_in_subprocess(cfg: DictConfig, run_dir: Path) -> dict:
     """
     from hydra.core.hydra_config import HydraConfig
 
-    cmd = [sys.executable, "-m", "fwtk_lab.train", *HydraConfig.get().overrides.task,
-           f"hydra.run.dir={run_dir}", "hydra.mode=RUN"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fwtk_lab.train",
+        *HydraConfig.get().overrides.task,
+        f"hydra.run.dir={run_dir}",
+        "hydra.mode=RUN",
+    ]
     child = subprocess.Popen(cmd)
     received: list[int] = []
 

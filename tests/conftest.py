@@ -1,4 +1,5 @@
 """Shared fixtures: tiny generated datasets (3 fonts, a couple of hundred phrases) and config helpers."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,16 @@ torch.set_num_threads(1)  # 2 shared cores: one busy-waiting thread per process 
 
 TINY_FONTS = ["DejaVuSans", "DejaVuSerif", "cmr10"]
 TINY = [
-    "dataset.max_phrases=200", f"dataset.fonts=[{','.join(TINY_FONTS)}]", "dataset.build_workers=1",
-    "data.batch_size=32", "data.eval_batch_size=256", "trainer.max_epochs=2", "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.log_every_n_steps=2",
+    "dataset.max_phrases=200",
+    f"dataset.fonts=[{','.join(TINY_FONTS)}]",
+    "dataset.build_workers=1",
+    "data.batch_size=32",
+    "data.eval_batch_size=256",
+    "trainer.max_epochs=2",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.log_every_n_steps=2",
     "threads=1",
 ]
 
@@ -27,10 +35,16 @@ TINY = [
 def compose_train(overrides: list[str], tmp: Path) -> DictConfig:
     """The train config as Hydra composes it, with paths under tmp (no Hydra run needed)."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose("train", overrides=[
-            f"paths.data_dir={tmp / 'data'}", f"paths.output_dir={tmp / 'outputs'}", f"paths.run_dir={tmp / 'run'}",
-            *TINY, *overrides,
-        ])
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.data_dir={tmp / 'data'}",
+                f"paths.output_dir={tmp / 'outputs'}",
+                f"paths.run_dir={tmp / 'run'}",
+                *TINY,
+                *overrides,
+            ],
+        )
     validate(cfg)
     return cfg
 
@@ -46,12 +60,14 @@ def dataset_cfg(**values) -> DatasetConfig:
     return cfg
 
 
-def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 600,
-            env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    module: str, *args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m module args...` as a user would; returns the completed process (text output)."""
     env = {**(env or os.environ), "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="session")

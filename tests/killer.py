@@ -1,4 +1,5 @@
 """A callback for tests: SIGKILLs its own process at a chosen point, as a crash or an OOM killer would."""
+
 from __future__ import annotations
 
 import os
@@ -47,6 +48,9 @@ class Trace(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         import torch
 
-        print(f"TRACE step={trainer.global_step} epoch={trainer.current_epoch} idx={batch_idx} "
-              f"rng={int(torch.get_rng_state().double().sum())} batch={int(batch[1].sum())}-{int(batch[0].double().sum())} "
-              f"w={float(sum(p.double().sum() for p in pl_module.parameters())):.6f}", flush=True)
+        print(
+            f"TRACE step={trainer.global_step} epoch={trainer.current_epoch} idx={batch_idx} "
+            f"rng={int(torch.get_rng_state().double().sum())} batch={int(batch[1].sum())}-{int(batch[0].double().sum())} "
+            f"w={float(sum(p.double().sum() for p in pl_module.parameters())):.6f}",
+            flush=True,
+        )

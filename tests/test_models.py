@@ -92,7 +92,10 @@ def test_param_counts_flat():
         conv, dense = (5 * 5 + 1) * 4, (4 * (H // 2) * (width // 2) + 1) * 32
         assert n_params(build("cnn", (1, H, width))) == conv + dense + (32 + 1) * K
         conv, dense = (3 * 3 + 1) * 6, (6 * (H // 4) * (width // 4) + 1) * 10
-        assert n_params(build("cnn", (1, H, width), filters=6, kernel_size=3, pool=4, hidden=10)) == conv + dense + (10 + 1) * K
+        assert (
+            n_params(build("cnn", (1, H, width), filters=6, kernel_size=3, pool=4, hidden=10))
+            == conv + dense + (10 + 1) * K
+        )
 
 
 def test_param_counts_sequence():

@@ -1,4 +1,5 @@
 """`python -m fwtk_lab.predict`: font probabilities for real images of one line of text."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,15 @@ PHRASE = "Shall I compare thee"
 def ckpt(tmp_path_factory, data_dir) -> Path:
     """last.ckpt of one real `python -m fwtk_lab.train` run (cnn_rnn_small, 1 epoch, no logger)."""
     tmp = tmp_path_factory.mktemp("predict_train")
-    args = [*TINY, "model=cnn_rnn_small", "trainer.max_epochs=1", f"paths.data_dir={data_dir}",
-            f"paths.output_dir={tmp / 'out'}", f"hydra.run.dir={tmp / 'run'}", "logger=none"]
+    args = [
+        *TINY,
+        "model=cnn_rnn_small",
+        "trainer.max_epochs=1",
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp / 'out'}",
+        f"hydra.run.dir={tmp / 'run'}",
+        "logger=none",
+    ]
     proc = run_cli("fwtk_lab.train", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     path = tmp / "run" / "checkpoints" / "last.ckpt"
@@ -56,8 +64,14 @@ def classes_of(ckpt: Path) -> list[str]:
 
 
 def test_json_probabilities_over_the_model_classes(ckpt, images, tmp_path):
-    proc = run_cli("fwtk_lab.predict", f"ckpt_path={ckpt}", f"image={images['dark']}", f"image={images['light']}",
-                   "format=json", cwd=tmp_path)
+    proc = run_cli(
+        "fwtk_lab.predict",
+        f"ckpt_path={ckpt}",
+        f"image={images['dark']}",
+        f"image={images['light']}",
+        "format=json",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)  # stdout holds the JSON object and nothing else
     classes = classes_of(ckpt)
@@ -110,8 +124,7 @@ def test_missing_checkpoint_is_one_error_line(images, tmp_path):
 
 
 def test_repeated_image_arguments_become_one_list():
-    argv = normalize_argv(["prog", "image=a.png", "--json", "image=[b.png,c.png]", "top_k=1",
-                           "image=d e.png"])
+    argv = normalize_argv(["prog", "image=a.png", "--json", "image=[b.png,c.png]", "top_k=1", "image=d e.png"])
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     images = [a for a in argv if a.startswith("image=")]
@@ -129,8 +142,14 @@ def test_flat_model_gets_its_trained_width(tmp_path, images):
     classes = ["A", "B", "C"]
     model = FontClassifier(OmegaConf.to_container(cfg, resolve=True), classes, (16, 64))
     path = tmp_path / "flat.ckpt"
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                "pytorch-lightning_version": pl.__version__}, path)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": pl.__version__,
+        },
+        path,
+    )
     out = predict(str(path), [str(images["dark"]), str(images["light"])])
     assert [p["input_shape"] for p in out["predictions"]] == [[16, 64], [16, 64]]
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in out["predictions"])

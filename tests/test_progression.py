@@ -1,4 +1,5 @@
 """The progression: the faithful switches (Keras sigmoid loss, raw pixels), the train-split AIC and the report."""
+
 from __future__ import annotations
 
 import json
@@ -87,9 +88,18 @@ def test_experiment_configs_cover_the_progression():
 def test_report_on_two_tiny_runs(tmp_path, data_dir):
     """Two seeds of one experiment: one row, mean and spread over seeds, train AIC; the PNG; bad dirs exit 2."""
     runs = tmp_path / "sweep"  # a multirun: the sweep dir's summary.json lists the jobs' run directories
-    proc = run_cli("fwtk_lab.train", "-m", *TINY, "experiment=series_cnn_rnn_faithful", "seed=0,1",
-                   "trainer.max_epochs=1", "trainer.limit_train_batches=4", f"paths.data_dir={data_dir}",
-                   f"paths.output_dir={tmp_path / 'outputs'}", f"hydra.sweep.dir={runs}")
+    proc = run_cli(
+        "fwtk_lab.train",
+        "-m",
+        *TINY,
+        "experiment=series_cnn_rnn_faithful",
+        "seed=0,1",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=4",
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp_path / 'outputs'}",
+        f"hydra.sweep.dir={runs}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = json.loads((runs / "summary.json").read_text())["jobs"]
     metrics = [json.loads((Path(j["dir"]) / "metrics.json").read_text()) for j in jobs]

@@ -1,4 +1,5 @@
 """Rendering recipes: the series' size rule and placement, our ascenders rule, jitter, the visible-window trick."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,6 +40,7 @@ def sample(phrases: list[str], n: int, seed: int = 0) -> list[str]:
 
 # ------------------------------------------------------------------------------------- 3. recipe invariants
 
+
 def test_var_jitter_images(tiny_store):
     images = np.asarray(tiny_store.images)
     n = len(TINY_FONTS) * 200
@@ -74,8 +76,9 @@ def test_jitter_shifts_the_image(font):
 
 
 def test_fixed16_is_centred(data_dir):
-    s = dataset.prepare(dataset_cfg(width=128, max_chars=16, font_size=12, fit_height=None, jitter=[0, 0],
-                                    name="fixed16"), data_dir)
+    s = dataset.prepare(
+        dataset_cfg(width=128, max_chars=16, font_size=12, fit_height=None, jitter=[0, 0], name="fixed16"), data_dir
+    )
     images = np.asarray(s.images)
     assert images.shape == (600, 16, 128) and images.dtype == np.uint8
     assert all(len(p) == 16 for p in s.phrases())

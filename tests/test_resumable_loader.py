@@ -1,4 +1,5 @@
 """The batch order resumes inside an epoch; evaluation shards count every sample once; no global RNG is used."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,13 +43,20 @@ def test_evaluation_shards_hold_every_sample_once():
 def test_loader_state_is_the_trainers_progress_and_draws_no_global_rng():
     sampler = EpochBatchSampler(64, 8, True, seed=0)
     done = {"n": 3}
-    loader = ResumableLoader(np.arange(64), batch_size=None, sampler=sampler, done=lambda: done["n"],
-                             generator=torch.Generator().manual_seed(0))
+    loader = ResumableLoader(
+        np.arange(64),
+        batch_size=None,
+        sampler=sampler,
+        done=lambda: done["n"],
+        generator=torch.Generator().manual_seed(0),
+    )
     sampler.set_epoch(4)
     assert loader.state_dict() == {"epoch": 4, "batches": 3}
     before = torch.get_rng_state()
     next(iter(loader))  # creating an iterator must not advance the global torch generator (dropout uses it)
     assert torch.equal(before, torch.get_rng_state())
     other = EpochBatchSampler(64, 8, True, seed=0)
-    ResumableLoader(np.arange(64), batch_size=None, sampler=other, done=lambda: 0).load_state_dict({"epoch": 4, "batches": 3})
+    ResumableLoader(np.arange(64), batch_size=None, sampler=other, done=lambda: 0).load_state_dict(
+        {"epoch": 4, "batches": 3}
+    )
     assert other.skip == (4, 3)

@@ -1,4 +1,5 @@
 """Never lose a run: a killed run, rerun with the same command, ends bit-identical to an uninterrupted one."""
+
 from __future__ import annotations
 
 import json
@@ -50,14 +51,17 @@ def reference(tmp_path_factory, data_dir) -> Path:
     return only_run(tmp)
 
 
-@pytest.mark.parametrize("where, step", [
-    ("train", 2),   # before the first checkpoint: starts over
-    ("train", 7),   # mid-epoch, 3 steps after a step checkpoint
-    ("val", 10),    # during the first validation (the newest checkpoint is step 8)
-    ("train", 11),  # just after the epoch-end checkpoint (step 10)
-    ("train", 14),  # mid-epoch 2, after the epoch-end checkpoint
-    ("test", 0),    # during testing, training done
-])
+@pytest.mark.parametrize(
+    "where, step",
+    [
+        ("train", 2),  # before the first checkpoint: starts over
+        ("train", 7),  # mid-epoch, 3 steps after a step checkpoint
+        ("val", 10),  # during the first validation (the newest checkpoint is step 8)
+        ("train", 11),  # just after the epoch-end checkpoint (step 10)
+        ("train", 14),  # mid-epoch 2, after the epoch-end checkpoint
+        ("test", 0),  # during testing, training done
+    ],
+)
 def test_killed_run_resumes_bit_identical(where, step, reference, tmp_path, data_dir):
     killed = train(tmp_path, data_dir, *kill_args(where, step))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
@@ -134,20 +138,35 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data
 def test_checkpoint_of_another_config_is_refused_naming_the_keys(tmp_path, data_dir, reference):
     other = reference / "checkpoints" / "last.ckpt"
     proc = train(tmp_path, data_dir, f"ckpt_path={other}", "optimizer.lr=0.01", "trainer=debug")
-    assert proc.returncode == 2 and "optimizer.lr" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2 and "optimizer.lr" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[
+        -2000:
+    ]
 
 
 def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
     slow = [*BASE, "trainer.max_epochs=50"]
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    args = [sys.executable, "-m", "fwtk_lab.train", *slow, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'outputs'}",
-            "+callbacks.slow._target_=killer.SlowSteps"]  # still training when the second process and the signal come
+    environ = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "fwtk_lab.train",
+        *slow,
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp_path / 'outputs'}",
+        "+callbacks.slow._target_=killer.SlowSteps",
+    ]  # still training when the second process and the signal come
     first = subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not list((tmp_path / "outputs").glob("train/*/checkpoints/latest-*.ckpt")):
             time.sleep(0.5)
-        second = run_cli("fwtk_lab.train", *slow, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'outputs'}")
+        second = run_cli(
+            "fwtk_lab.train", *slow, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'outputs'}"
+        )
         assert second.returncode == 2 and f"in use by process {first.pid}" in second.stderr, second.stderr[-2000:]
     finally:
         first.send_signal(signal.SIGTERM)
@@ -158,12 +177,25 @@ def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGUSR1"])
 def test_signal_finishes_the_step_checkpoints_and_exits_75(sig, reference, tmp_path, data_dir):
     """A real signal to the process: exit 75 with a checkpoint at the step it names; the rerun ends identical."""
-    args = [sys.executable, "-m", "fwtk_lab.train", *BASE, f"paths.data_dir={data_dir}",
-            f"paths.output_dir={tmp_path / 'outputs'}", "+callbacks.slow._target_=killer.SlowSteps"]
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    args = [
+        sys.executable,
+        "-m",
+        "fwtk_lab.train",
+        *BASE,
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp_path / 'outputs'}",
+        "+callbacks.slow._target_=killer.SlowSteps",
+    ]
+    environ = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not list((tmp_path / "outputs").glob("train/*/checkpoints/latest-step00000004.ckpt")):
+    while time.time() < deadline and not list(
+        (tmp_path / "outputs").glob("train/*/checkpoints/latest-step00000004.ckpt")
+    ):
         time.sleep(0.1)
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=120)

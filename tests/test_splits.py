@@ -1,4 +1,5 @@
 """Splits by phrase: fractions, seeding, every phrase assigned."""
+
 from __future__ import annotations
 
 
@@ -34,11 +35,14 @@ def test_splits_assign_and_indices():
     assert np.bincount(odd, minlength=3).sum() == 7 and set(np.unique(odd).tolist()) <= {0, 1, 2}
 
 
-@pytest.mark.parametrize("bad", [
-    {"train": 0.5, "val": 0.5, "test": 0.5},
-    {"train": 1.2, "val": -0.2, "test": 0.0},
-    {"train": 0.5, "val": 0.1, "test": 0.3},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"train": 0.5, "val": 0.5, "test": 0.5},
+        {"train": 1.2, "val": -0.2, "test": 0.0},
+        {"train": 0.5, "val": 0.1, "test": 0.3},
+    ],
+)
 def test_splits_bad_fractions(bad):
     with pytest.raises(ValueError, match="fractions"):
         splits.assign(10, bad, seed=0)

@@ -1,4 +1,5 @@
 """A verified cache is stamped: later opens skip the sha256 unless a file changed, or a re-hash is asked for."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The on-disk cache: deterministic builds, killed or failed builds, corruption detected and moved aside."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,9 @@ def copy_cache(src: store.Store, tmp_path: Path) -> tuple[Path, Path]:
     shutil.copytree(src.root, root)
     return data, root
 
+
 # ------------------------------------------------------------------------------------------ 4. determinism
+
 
 def test_build_is_independent_of_workers(tiny_store, tmp_path):
     two = dataset.prepare(dataset_cfg(build_workers=2), tmp_path)
@@ -39,7 +42,9 @@ def test_build_is_independent_of_workers(tiny_store, tmp_path):
     assert (two.root / "labels.npy").read_bytes() == (tiny_store.root / "labels.npy").read_bytes()
     assert two.phrases() == tiny_store.phrases()
 
+
 # ------------------------------------------------------------------------------- 6. killed / crashed builds
+
 
 def test_build_failing_midway_leaves_nothing(tiny_store, tmp_path, monkeypatch):
     data = tmp_path / "data"
@@ -80,10 +85,18 @@ def test_build_killed_midway_is_not_used(tiny_store, tmp_path):
     data = tmp_path / "data"
     cfg_file = tmp_path / "ds.yaml"
     OmegaConf.save(dataset_cfg(), cfg_file)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(cfg_file), str(data)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(cfg_file), str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     final = data / tiny_store.root.name
     assert not final.exists()
@@ -113,6 +126,7 @@ def test_directory_without_manifest_is_moved_aside(tiny_store, tmp_path):
 
 
 # -------------------------------------------------------------------------------------------- 7. corruption
+
 
 def test_flipped_byte_is_detected_and_rebuilt(tiny_store, tmp_path):
     data, root = copy_cache(tiny_store, tmp_path)

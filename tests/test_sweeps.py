@@ -1,5 +1,6 @@
 """Multirun sweeps and Optuna searches: a failed job is recorded and the sweep goes on; a rerun skips
 finished jobs; an interrupted search continues its persistent study."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,15 @@ from conftest import TINY, run_cli
 
 
 def sweep(tmp: Path, data_dir: Path, *args: str):
-    return run_cli("fwtk_lab.train", "-m", *TINY, "trainer=debug", f"paths.data_dir={data_dir}",
-                   f"paths.output_dir={tmp / 'outputs'}", *args)
+    return run_cli(
+        "fwtk_lab.train",
+        "-m",
+        *TINY,
+        "trainer=debug",
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp / 'outputs'}",
+        *args,
+    )
 
 
 def summary(tmp: Path) -> dict:

@@ -1,4 +1,5 @@
 """The train / evaluate entry points end to end on a tiny dataset: TensorBoard, metrics, checkpoints, errors."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,14 @@ def run(tmp_path_factory, data_dir) -> Path:
     """One real `python -m fwtk_lab.train` run (cnn_rnn_small, 2 epochs) on the tiny dataset."""
     tmp = tmp_path_factory.mktemp("train")
     run_dir = tmp / "run"
-    proc = run_cli("fwtk_lab.train", *TINY, "model=cnn_rnn_small", f"paths.data_dir={data_dir}",
-                   f"paths.output_dir={tmp / 'outputs'}", f"hydra.run.dir={run_dir}")
+    proc = run_cli(
+        "fwtk_lab.train",
+        *TINY,
+        "model=cnn_rnn_small",
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp / 'outputs'}",
+        f"hydra.run.dir={run_dir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
@@ -46,15 +53,25 @@ def test_each_model_learns_on_tiny_data(model, tmp_path, data_dir):
     lr = {"size_features": 0.1, "logreg": 0.01, "cnn_rnn_small": 0.01}.get(model, 0.003)
     steps = {"cnn_rnn_small": 400}.get(model, 60)  # 6k parameters behind dropout 0.5 sit near chance for ~150 steps
     dataset = "fixed16" if model == "size_features" else "var_jitter"
-    cfg = compose_train([f"model={model}", f"dataset={dataset}", f"optimizer.lr={lr}", f"paths.data_dir={data_dir}"], tmp_path)
+    cfg = compose_train(
+        [f"model={model}", f"dataset={dataset}", f"optimizer.lr={lr}", f"paths.data_dir={data_dir}"], tmp_path
+    )
     pl.seed_everything(0)
     dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
     dm.setup("fit")
     module = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
     recorder = LossRecorder()
-    trainer = pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[recorder], use_distributed_sampler=False)
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[recorder],
+        use_distributed_sampler=False,
+    )
     trainer.fit(module, datamodule=dm)
     first, last = recorder.losses[:8], recorder.losses[-8:]
     assert len(recorder.losses) == steps
@@ -78,8 +95,19 @@ def test_tensorboard_has_scalars_figures_and_hparams_with_metrics(run):
     ea = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
     ea.Reload()
     tags = ea.Tags()
-    for tag in ("train/loss_step", "train/loss", "train/acc", "val/loss", "val/acc", "test/acc", "test/loss",
-                "test/aic", "train/device/samples_per_sec", "lr-Adam", "val/acc_font/DejaVu Sans"):
+    for tag in (
+        "train/loss_step",
+        "train/loss",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "test/acc",
+        "test/loss",
+        "test/aic",
+        "train/device/samples_per_sec",
+        "lr-Adam",
+        "val/acc_font/DejaVu Sans",
+    ):
         assert tag in tags["scalars"], tag
     for tag in ("test/confusion_matrix", "test/predictions", "model/first_layer_weights", "data/sample_sheet"):
         assert tag in tags["images"], tag
@@ -105,18 +133,28 @@ def test_evaluate_reproduces_the_runs_test_accuracy(run, tmp_path):
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("override, expected", [
-    (["model=nope"], ["model", "cnn_rnn", "logreg"]),
-    (["dataset.widht=3"], ["widht"]),
-    (["dataset.width=sixty"], ["width"]),
-    (["slicer.width=6"], ["6", "64"]),
-    (["model.cell=lstmx"], ["lstmx", "lstm", "gru"]),
-    (["dataset.fonts=[NoSuchFont]"], ["NoSuchFont", "DejaVuSans"]),
-    (["model=rnn", "slicer=none"], ["slicer=blocks"]),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        (["model=nope"], ["model", "cnn_rnn", "logreg"]),
+        (["dataset.widht=3"], ["widht"]),
+        (["dataset.width=sixty"], ["width"]),
+        (["slicer.width=6"], ["6", "64"]),
+        (["model.cell=lstmx"], ["lstmx", "lstm", "gru"]),
+        (["dataset.fonts=[NoSuchFont]"], ["NoSuchFont", "DejaVuSans"]),
+        (["model=rnn", "slicer=none"], ["slicer=blocks"]),
+    ],
+)
 def test_bad_config_fails_with_a_clear_message(override, expected, tmp_path, data_dir):
-    proc = run_cli("fwtk_lab.train", *TINY, *override, f"paths.data_dir={data_dir}",
-                   f"paths.output_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", "trainer=debug")
+    proc = run_cli(
+        "fwtk_lab.train",
+        *TINY,
+        *override,
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "trainer=debug",
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     for word in expected:

@@ -1,4 +1,5 @@
 """What every entry point shares: one clear line for bad input, the config tree, seeding and threads."""
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,17 @@ warnings.filterwarnings("ignore", message=".*flops_per_batch.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 # Epoch values are logged from torchmetrics' compute(), which already syncs across DDP ranks.
 warnings.filterwarnings("ignore", message=".*It is recommended to use `self.log\\(.*sync_dist=True.*")
-USER_ERRORS = (ConfigError, CorpusError, FontError, SlicerError, CacheError, CheckpointError,
-               OmegaConfBaseException, ValueError, FileNotFoundError)
+USER_ERRORS = (
+    ConfigError,
+    CorpusError,
+    FontError,
+    SlicerError,
+    CacheError,
+    CheckpointError,
+    OmegaConfBaseException,
+    ValueError,
+    FileNotFoundError,
+)
 
 
 def exit_code(e: BaseException) -> int | None:
@@ -109,8 +119,10 @@ def record_job_error(e: BaseException, code: int) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     out = Path(HydraConfig.get().runtime.output_dir)
-    atomic_write_json(out / "error.json", {"error": f"{type(e).__name__}: {e}", "exit_code": code,
-                                           "traceback": "".join(traceback.format_exception(e))})
+    atomic_write_json(
+        out / "error.json",
+        {"error": f"{type(e).__name__}: {e}", "exit_code": code, "traceback": "".join(traceback.format_exception(e))},
+    )
     log.error("job failed (%s: %s); recorded in %s", type(e).__name__, e, out / "error.json")
 
 
@@ -123,6 +135,10 @@ def print_config(cfg: DictConfig) -> None:
     tree = Tree("config", guide_style="dim")
     for key, value in cfg.items():
         branch = tree.add(str(key))
-        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, (DictConfig,)) or OmegaConf.is_list(value) else str(value)
+        text = (
+            OmegaConf.to_yaml(value, resolve=True)
+            if isinstance(value, (DictConfig,)) or OmegaConf.is_list(value)
+            else str(value)
+        )
         branch.add(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
     rprint(tree)

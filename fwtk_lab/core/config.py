@@ -4,6 +4,7 @@
 the expected type. The model, optimizer and scheduler groups are checked by instantiating them
 (their keys are the constructor's arguments).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -104,9 +105,13 @@ def check(node: Any, schema: type, key: str) -> DictConfig:
 
 def validate(cfg: DictConfig) -> None:
     """Check the schema'd groups of a composed config in place (types coerced, unknown keys rejected)."""
-    for key, schema in (("dataset", DatasetConfig), ("slicer", SlicerConfig), ("data", DataConfig), ("paths", PathsConfig)):
+    for key, schema in (
+        ("dataset", DatasetConfig),
+        ("slicer", SlicerConfig),
+        ("data", DataConfig),
+        ("paths", PathsConfig),
+    ):
         if key in cfg and cfg[key] is not None:
             checked = check(cfg[key], schema, key)
             with open_dict(cfg):
                 cfg[key] = checked
-

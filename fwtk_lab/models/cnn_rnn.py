@@ -52,7 +52,9 @@ class CNNRNN(nn.Module):
     @staticmethod
     def _layer_args(i: int, spec: Mapping[str, int]) -> tuple[int, int, int]:
         if not isinstance(spec, Mapping) or set(spec.keys()) != set(CONV_KEYS):
-            raise ValueError(f"conv_stack[{i}]={spec!r}: expected a mapping with exactly the keys {', '.join(CONV_KEYS)}")
+            raise ValueError(
+                f"conv_stack[{i}]={spec!r}: expected a mapping with exactly the keys {', '.join(CONV_KEYS)}"
+            )
         return tuple(spec[k] for k in CONV_KEYS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Block slicers: (B, 1, H, W) images -> (B, T, 1, H, w) blocks in left-to-right order, or whole images."""
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,10 @@ class BlockSlicer:
         if self.width < 1 or self.stride < 1:
             raise SlicerError(f"slicer.width={self.width} and slicer.stride={self.stride} must be >= 1")
         if self.stride > self.width:
-            raise SlicerError(f"slicer.stride={self.stride} is larger than slicer.width={self.width}: columns between "
-                              f"blocks would never be seen; use a stride <= the width (null: the width)")
+            raise SlicerError(
+                f"slicer.stride={self.stride} is larger than slicer.width={self.width}: columns between "
+                f"blocks would never be seen; use a stride <= the width (null: the width)"
+            )
 
     def num_blocks(self, image_width: int) -> int:
         """T for an image width; an error naming the numbers if the blocks do not cover it exactly."""

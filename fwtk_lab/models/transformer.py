@@ -39,7 +39,12 @@ class Transformer(nn.Module):
     ):
         super().__init__()
         check_positive("num_classes", num_classes)
-        for name, value in [("d_model", d_model), ("nhead", nhead), ("layers", layers), ("dim_feedforward", dim_feedforward)]:
+        for name, value in [
+            ("d_model", d_model),
+            ("nhead", nhead),
+            ("layers", layers),
+            ("dim_feedforward", dim_feedforward),
+        ]:
             check_positive(name, value)
         if d_model % nhead:
             raise ValueError(f"d_model={d_model} is not divisible by nhead={nhead}")

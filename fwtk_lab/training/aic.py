@@ -1,4 +1,5 @@
 """AIC on the split a model was fitted to: AIC = 2k - 2 ln L = 2k + 2 x (NLL summed over the training split)."""
+
 from __future__ import annotations
 
 import torch

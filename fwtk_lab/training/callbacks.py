@@ -1,4 +1,5 @@
 """Lightning callbacks of our own: the figures of the series, drawn into TensorBoard after the test."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,10 +57,18 @@ class TestFigures(pl.Callback):
                 pred = pl_module(x).argmax(1).cpu().numpy()
             true = labels.numpy()
             tb.experiment.add_figure("test/predictions", figures.predictions(images.numpy(), true, pred, classes), step)
-            sheet = figures.sample_sheet(dm.store.images, dm.store.labels, dm.store.phrase_ids, classes,
-                                         phrase=int(dm.store.phrase_ids[rows[0]]), phrases=dm.store.phrases())
+            sheet = figures.sample_sheet(
+                dm.store.images,
+                dm.store.labels,
+                dm.store.phrase_ids,
+                classes,
+                phrase=int(dm.store.phrase_ids[rows[0]]),
+                phrases=dm.store.phrases(),
+            )
             tb.experiment.add_figure("data/sample_sheet", sheet, step)
         w = pl_module.encoder.first_layer_weights() if hasattr(pl_module.encoder, "first_layer_weights") else None
         if w is not None:
-            tb.experiment.add_figure("model/first_layer_weights", figures.weights(w.float().numpy(), type(pl_module.encoder).__name__), step)
+            tb.experiment.add_figure(
+                "model/first_layer_weights", figures.weights(w.float().numpy(), type(pl_module.encoder).__name__), step
+            )
         tb.experiment.flush()

@@ -1,5 +1,6 @@
 """Checkpoints written atomically (a crash mid-save leaves the previous file, never a truncated one) and
 read without unpickling arbitrary objects (`weights_only=True`: tensors, numbers, strings, containers)."""
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         torch.save(checkpoint, buf)
         atomic_write_bytes(path, buf.getvalue())
 
-    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return load(path, map_location)
 
 
@@ -31,7 +34,9 @@ def load(path, map_location: Any = "cpu") -> dict[str, Any]:
     """torch.load with one clear message for a missing, truncated or foreign file."""
     p = Path(path)
     if p.is_dir():
-        raise CheckpointError(f"checkpoint {str(p)!r} is a directory; give a .ckpt file inside it, e.g. {str(p / 'last.ckpt')!r}")
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is a directory; give a .ckpt file inside it, e.g. {str(p / 'last.ckpt')!r}"
+        )
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist; give ckpt_path=<run dir>/checkpoints/<file>.ckpt")
     try:
@@ -40,13 +45,20 @@ def load(path, map_location: Any = "cpu") -> dict[str, Any]:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[0] if lines else "")
         if "GLOBAL" in str(e) or "Unsupported global" in str(e):  # a class or function to import: refused
-            raise CheckpointError(f"checkpoint {str(p)!r} holds objects other than tensors and plain values ({detail}); "
-                                  f"refused, since loading it could run code: only checkpoints written by fwtk_lab load") from None
-        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read (UnpicklingError: {detail}); "
-                              f"it is truncated or not a checkpoint") from None
+            raise CheckpointError(
+                f"checkpoint {str(p)!r} holds objects other than tensors and plain values ({detail}); "
+                f"refused, since loading it could run code: only checkpoints written by fwtk_lab load"
+            ) from None
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} cannot be read (UnpicklingError: {detail}); it is truncated or not a checkpoint"
+        ) from None
     except Exception as e:  # torch raises many types for a damaged file
         reason = " ".join(f"{type(e).__name__}: {e}".split())  # one line
-        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read ({reason}); it is truncated or not a checkpoint") from None
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} cannot be read ({reason}); it is truncated or not a checkpoint"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise CheckpointError(f"checkpoint {str(p)!r} is not an fwtk_lab Lightning checkpoint (no state_dict/hyper_parameters)")
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is not an fwtk_lab Lightning checkpoint (no state_dict/hyper_parameters)"
+        )
     return ckpt

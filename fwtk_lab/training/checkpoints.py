@@ -4,6 +4,7 @@ plus the random number generators, so that a resumed run continues exactly where
 The best-by-validation checkpoint is Lightning's own ModelCheckpoint (conf/callbacks/default.yaml);
 Lightning cannot combine step, time and epoch triggers in one ModelCheckpoint, hence this callback.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,9 @@ class LatestCheckpoint(Checkpoint):
     ModelCheckpoint: an epoch-end state then already names that epoch's best file.
     """
 
-    def __init__(self, dirpath: str, every_n_steps: int | None = 500, every_minutes: float | None = 10.0,
-                 keep: int = 2):
+    def __init__(
+        self, dirpath: str, every_n_steps: int | None = 500, every_minutes: float | None = 10.0, keep: int = 2
+    ):
         if keep < 1:
             raise ValueError(f"checkpoint.keep={keep} must be >= 1")
         self.dirpath = Path(dirpath)
@@ -73,7 +75,7 @@ class LatestCheckpoint(Checkpoint):
         trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
             link_atomically(path, self.dirpath / LAST)
-            for old in sorted(self.dirpath.glob("latest-step*.ckpt"), key=step_of)[:-self.keep]:
+            for old in sorted(self.dirpath.glob("latest-step*.ckpt"), key=step_of)[: -self.keep]:
                 old.unlink(missing_ok=True)
         trainer.strategy.barrier("latest_checkpoint")
         self._last_time = time.monotonic()
@@ -115,8 +117,11 @@ class RNGState(pl.Callback):
 def rng_states() -> dict[str, Any]:
     """This process's generators, as tensors and plain values (loadable with weights_only=True)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -1,5 +1,6 @@
 """The dataset a checkpoint was trained on, recorded in the checkpoint, so that `evaluate` can tell
 when the data it would build now differ (a changed corpus file, font file or recipe)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,13 @@ KEY = "fwtk_dataset"  # checkpoint entry: {"name": "<recipe>-<key>", "key": cach
 
 def identity_of(store) -> dict:
     m = store.manifest
-    return {"name": store.root.name, "key": m.get("key"), "manifest_sha256": m.get("manifest_sha256"),
-            "classes": list(m.get("classes", [])), "num_phrases": m.get("num_phrases")}
+    return {
+        "name": store.root.name,
+        "key": m.get("key"),
+        "manifest_sha256": m.get("manifest_sha256"),
+        "classes": list(m.get("classes", [])),
+        "num_phrases": m.get("num_phrases"),
+    }
 
 
 class RecordDataset(pl.Callback):
@@ -21,6 +27,8 @@ class RecordDataset(pl.Callback):
     def __init__(self, datamodule):
         self.datamodule = datamodule
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         if self.datamodule.store is not None:
             checkpoint[KEY] = identity_of(self.datamodule.store)

@@ -1,4 +1,5 @@
 """Matplotlib figures of the series: sample sheet, confusion matrix, predictions grid, first-layer weights."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,14 @@ from matplotlib.figure import Figure  # noqa: E402
 from fwtk_lab.core.files import atomic_write_bytes  # noqa: E402
 
 
-def sample_sheet(images: np.ndarray, labels: np.ndarray, phrase_ids: np.ndarray, classes: list[str],
-                 phrase: int | None = None, phrases: list[str] | None = None) -> Figure:
+def sample_sheet(
+    images: np.ndarray,
+    labels: np.ndarray,
+    phrase_ids: np.ndarray,
+    classes: list[str],
+    phrase: int | None = None,
+    phrases: list[str] | None = None,
+) -> Figure:
     """One phrase drawn in every font, like the series' first figure."""
     phrase = int(phrase_ids[0]) if phrase is None else phrase
     rows = np.flatnonzero(np.asarray(phrase_ids) == phrase)
@@ -39,8 +46,15 @@ def confusion(matrix: np.ndarray, classes: list[str]) -> Figure:
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{share[i, j]:.2f}\n{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{share[i, j]:.2f}\n{int(m[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), classes, fontsize=8)
     ax.set_xlabel("predicted")
@@ -57,11 +71,17 @@ def predictions(images: np.ndarray, true: np.ndarray, pred: np.ndarray, classes:
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < n:
-            ax.imshow(np.squeeze(images[k]), cmap="gray", vmin=0, vmax=1 if images.dtype != np.uint8 else 255,
-                      interpolation="nearest")
+            ax.imshow(
+                np.squeeze(images[k]),
+                cmap="gray",
+                vmin=0,
+                vmax=1 if images.dtype != np.uint8 else 255,
+                interpolation="nearest",
+            )
             ok = int(true[k]) == int(pred[k])
-            ax.set_title(f"{classes[int(true[k])]} -> {classes[int(pred[k])]}", fontsize=7,
-                         color="black" if ok else "red")
+            ax.set_title(
+                f"{classes[int(true[k])]} -> {classes[int(pred[k])]}", fontsize=7, color="black" if ok else "red"
+            )
     fig.tight_layout()
     return fig
 

@@ -5,6 +5,7 @@ covers every resolved config value except those that only say where, how fast or
 (IGNORED). Rerunning the same command finds the same directory; a raised `trainer.max_epochs` finds it
 too and continues the run.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,13 +17,39 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 # Top-level keys that never change a result: where files go, what is logged, how runs are resumed.
-IGNORED = {"hydra", "paths", "logger", "callbacks", "checkpoint", "preemption", "task_name", "resume", "ckpt_path",
-           "threads", "figures", "optimized_metric", "tags", "notes", "debug", "local", "hparams_search",
-           "experiment"}
+IGNORED = {
+    "hydra",
+    "paths",
+    "logger",
+    "callbacks",
+    "checkpoint",
+    "preemption",
+    "task_name",
+    "resume",
+    "ckpt_path",
+    "threads",
+    "figures",
+    "optimized_metric",
+    "tags",
+    "notes",
+    "debug",
+    "local",
+    "hparams_search",
+    "experiment",
+}
 # Keys inside groups that only set budgets, speed or display (a raised budget continues the same run).
 IGNORED_KEYS = {
-    "trainer": {"max_epochs", "max_steps", "min_epochs", "max_time", "enable_progress_bar", "enable_model_summary",
-                "log_every_n_steps", "profiler", "detect_anomaly"},
+    "trainer": {
+        "max_epochs",
+        "max_steps",
+        "min_epochs",
+        "max_time",
+        "enable_progress_bar",
+        "enable_model_summary",
+        "log_every_n_steps",
+        "profiler",
+        "detect_anomaly",
+    },
     "data": {"num_workers"},
     "dataset": {"build_workers", "verify_checksums"},
 }

@@ -1,4 +1,5 @@
 """Training losses by name (`loss:` in train.yaml): softmax cross-entropy, or the series' Keras 1 defect."""
+
 from __future__ import annotations
 
 from typing import Callable

@@ -1,4 +1,5 @@
 """The LightningModule: slicer -> encoder -> logits, cross-entropy, torchmetrics, figures for TensorBoard."""
+
 from __future__ import annotations
 
 import pytorch_lightning as pl
@@ -52,11 +53,14 @@ class FontClassifier(pl.LightningModule):
         input_shape = self.slicer.block_shape(h, w) if takes_blocks else (1, h, w)
         self.encoder = build_encoder(self.cfg.model, len(self.classes), input_shape)
         n = len(self.classes)
-        self.metrics = torch.nn.ModuleDict({  # training: every step, so the input checks (a sync each) are off
-            key(stage): MetricCollection({"acc": MulticlassAccuracy(n, average="micro", validate_args=stage != "train")},
-                                         prefix=f"{stage}/")
-            for stage in STAGES
-        })
+        self.metrics = torch.nn.ModuleDict(
+            {  # training: every step, so the input checks (a sync each) are off
+                key(stage): MetricCollection(
+                    {"acc": MulticlassAccuracy(n, average="micro", validate_args=stage != "train")}, prefix=f"{stage}/"
+                )
+                for stage in STAGES
+            }
+        )
         self.losses = torch.nn.ModuleDict({key(stage): MeanMetric() for stage in STAGES})
         self.per_font = torch.nn.ModuleDict({key(s): MulticlassAccuracy(n, average=None) for s in ("val", "test")})
         self.confusion = MulticlassConfusionMatrix(n)
@@ -97,8 +101,10 @@ class FontClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self.step(batch, "train")
         if not torch.isfinite(loss):  # before backward: the weights and checkpoints stay as they were
-            raise NonFiniteLoss(f"the training loss is {float(loss)} at step {self.global_step} "
-                                f"(epoch {self.current_epoch}, batch {batch_idx}); lower optimizer.lr or check the data")
+            raise NonFiniteLoss(
+                f"the training loss is {float(loss)} at step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); lower optimizer.lr or check the data"
+            )
         if self.logging_step():
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
@@ -176,4 +182,3 @@ def _takes_blocks(model_cfg: DictConfig) -> bool:
     except (ImportError, ValueError) as e:
         raise ValueError(f"model._target_={model_cfg._target_!r} cannot be imported ({e})") from None
     return bool(getattr(cls, "takes_blocks", False))
-

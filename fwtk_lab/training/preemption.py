@@ -2,6 +2,7 @@
 checkpoint and exit with EXIT_INTERRUPTED, a code a scheduler can requeue on. Rerunning the same command
 continues the run. A second signal, or one outside the training loop (dataset build, testing), stops at once.
 """
+
 from __future__ import annotations
 
 import signal
@@ -32,7 +33,9 @@ def signal_numbers(names: list[str]) -> list[int]:
     for name in names:
         sig = getattr(signal, str(name).upper(), None)
         if not isinstance(sig, signal.Signals) or sig in (signal.SIGKILL, signal.SIGSTOP):
-            raise ValueError(f"preemption.signals: {name!r} is not a signal that can be caught; e.g. SIGTERM, SIGINT, SIGUSR1")
+            raise ValueError(
+                f"preemption.signals: {name!r} is not a signal that can be caught; e.g. SIGTERM, SIGINT, SIGUSR1"
+            )
         out.append(int(sig))
     return out
 

@@ -1,4 +1,5 @@
 """Automatic resumption: which checkpoint a run continues from, whether it is finished, and the run lock."""
+
 from __future__ import annotations
 
 import fcntl
@@ -38,8 +39,10 @@ def locked(run_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise ResumeError(f"run directory {run_dir} is in use by process {holder}; wait for it, stop it, or "
-                              f"start a separate run with resume=never") from None
+            raise ResumeError(
+                f"run directory {run_dir} is in use by process {holder}; wait for it, stop it, or "
+                f"start a separate run with resume=never"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -76,8 +79,10 @@ def check_matches(ckpt: dict, path: Path, cfg: dict, classes: list[str]) -> None
         diffs.append(f"classes: {saved.get('classes')} -> {classes}")
     if diffs:
         shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
-        raise ResumeError(f"checkpoint {path} was made by a different run ({shown}); rerun with the config it was "
-                          f"made with, or start a new run (resume=never, or another hydra.run.dir)")
+        raise ResumeError(
+            f"checkpoint {path} was made by a different run ({shown}); rerun with the config it was "
+            f"made with, or start a new run (resume=never, or another hydra.run.dir)"
+        )
 
 
 def read_status(run_dir: Path) -> dict:
@@ -119,14 +124,18 @@ def plan(run_dir: Path, mode: str, ckpt_path: str | None, cfg: dict, classes: li
         return str(ckpt_path)
     if mode == "never":
         if candidates(ckpt_dir):
-            raise ResumeError(f"resume=never, but {run_dir} already holds checkpoints; leave hydra.run.dir unset "
-                              f"(a new directory is chosen beside the old one) or use resume=auto")
+            raise ResumeError(
+                f"resume=never, but {run_dir} already holds checkpoints; leave hydra.run.dir unset "
+                f"(a new directory is chosen beside the old one) or use resume=auto"
+            )
         return None
     path, ckpt = newest_good(ckpt_dir)
     if path is None:
         if mode == "must" or ckpt_path == "last":
-            raise ResumeError(f"resume={mode}{' ckpt_path=last' if ckpt_path else ''}: no checkpoint to resume in "
-                              f"{ckpt_dir}; run without it to start the run")
+            raise ResumeError(
+                f"resume={mode}{' ckpt_path=last' if ckpt_path else ''}: no checkpoint to resume in "
+                f"{ckpt_dir}; run without it to start the run"
+            )
         return None
     check_matches(ckpt, path, cfg, classes)
     log.info("resuming from %s (step %s)", path, ckpt.get("global_step"))

@@ -1,5 +1,6 @@
 """A Hydra callback that records every multirun job (its directory, overrides, outcome, error) in
 `<sweep dir>/summary.json`, prints the table at the end, and makes the sweep exit 1 when a job failed."""
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,18 @@ class SweepSummary(Callback):
         if not path or config.hydra.mode != RunMode.MULTIRUN:  # e.g. a DDP job's own process
             return
         out = Path(str(config.hydra.runtime.output_dir))
-        record = {"num": int(config.hydra.job.num), "dir": str(out),
-                  "overrides": list(job_return.overrides or []), "status": "finished", "error": None}
+        record = {
+            "num": int(config.hydra.job.num),
+            "dir": str(out),
+            "overrides": list(job_return.overrides or []),
+            "status": "finished",
+            "error": None,
+        }
         error = out / "error.json"
         if job_return.status == JobStatus.FAILED:
-            record.update(status="failed", error=f"{type(job_return._return_value).__name__}: {job_return._return_value}")
+            record.update(
+                status="failed", error=f"{type(job_return._return_value).__name__}: {job_return._return_value}"
+            )
         elif error.is_file():
             record.update(status="failed", error=json.loads(error.read_text()).get("error"))
         with open(path, "a", encoding="utf-8") as f:  # one short line per job: appends do not interleave
@@ -60,6 +68,10 @@ class SweepSummary(Callback):
             line = f"job {j['num']}: {j['status']:<8} {' '.join(j['overrides'])}  -> {j['dir']}"
             log.info(line + (f"  ({j['error']})" if j["error"] else ""))
         if failed:
-            print(f"error: {len(failed)} of {len(jobs)} jobs failed (see {Path(path).with_name('summary.json')}); "
-                  f"rerun the same command to retry them (finished jobs are skipped)", file=sys.stderr, flush=True)
+            print(
+                f"error: {len(failed)} of {len(jobs)} jobs failed (see {Path(path).with_name('summary.json')}); "
+                f"rerun the same command to retry them (finished jobs are skipped)",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(1)

@@ -1,5 +1,6 @@
 """hydra-optuna-sweeper with a persistent study: `n_trials` counts the whole study, so rerunning an
 interrupted search runs only the trials it still owes (finished and failed trials count as done)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,12 @@ class ResumableOptunaSweeper(OptunaSweeper):
             except KeyError:  # no such study yet
                 done = 0
             if done:
-                log.info("study %s in %s has %d finished trials; running %d more", impl.study_name, impl.storage,
-                         done, max(impl.n_trials - done, 0))
+                log.info(
+                    "study %s in %s has %d finished trials; running %d more",
+                    impl.study_name,
+                    impl.storage,
+                    done,
+                    max(impl.n_trials - done, 0),
+                )
             impl.n_trials = max(impl.n_trials - done, 0)
         return impl.sweep(arguments)
