@@ -89,3 +89,14 @@ def embedded(name: str) -> str:
     from fwtk_lab.data.fonts import embedded_dir
 
     return str(embedded_dir() / f"{name}.ttf")
+
+
+def copy_cache(src, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of a built cache (its own data dir, same directory name): (data_dir, cache root)."""
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    root = data / src.root.name
+    shutil.copytree(src.root, root)
+    return data, root

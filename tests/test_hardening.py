@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import TINY, compose_train, dataset_cfg, run_cli
+from conftest import TINY, compose_train, dataset_cfg, run_cli, copy_cache
 from fwtk_lab.core import files, launch, preflight as pf
 from fwtk_lab.core.cli import USER_ERRORS
 from fwtk_lab.core.config import ConfigError
@@ -23,14 +23,6 @@ from fwtk_lab.training import checkpoint_io
 
 def embedded(name: str) -> str:
     return str(fonts.embedded_dir() / f"{name}.ttf")
-
-
-def copy_cache(src: store.Store, tmp_path: Path) -> tuple[Path, Path]:
-    data = tmp_path / "data"
-    data.mkdir()
-    root = data / src.root.name
-    shutil.copytree(src.root, root)
-    return data, root
 
 
 def rewrite_manifest(root: Path, edit, fix_checksum: bool) -> None:

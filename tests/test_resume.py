@@ -28,6 +28,26 @@ def train(tmp: Path, data_dir: Path, *extra: str, env: dict | None = None) -> su
     return run_cli("fwtk_lab.train", *args, env=environ)
 
 
+def start_slow(tmp: Path, data_dir: Path, *extra: str) -> subprocess.Popen:
+    """`python -m fwtk_lab.train` in the background, each step slowed (tests/killer.py), for signals and locks."""
+    environ = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "fwtk_lab.train",
+        *BASE,
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp / 'outputs'}",
+        "+callbacks.slow._target_=killer.SlowSteps",
+        *extra,
+    ]
+    return subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
 def kill_args(where: str, step: int) -> list[str]:
     return ["+callbacks.kill._target_=killer.KillAt", f"+callbacks.kill.where={where}", f"+callbacks.kill.step={step}"]
 
@@ -144,29 +164,12 @@ def test_checkpoint_of_another_config_is_refused_naming_the_keys(tmp_path, data_
 
 
 def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
-    slow = [*BASE, "trainer.max_epochs=50"]
-    environ = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-    }
-    args = [
-        sys.executable,
-        "-m",
-        "fwtk_lab.train",
-        *slow,
-        f"paths.data_dir={data_dir}",
-        f"paths.output_dir={tmp_path / 'outputs'}",
-        "+callbacks.slow._target_=killer.SlowSteps",
-    ]  # still training when the second process and the signal come
-    first = subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = start_slow(tmp_path, data_dir, "trainer.max_epochs=50")  # still training when the second comes
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not list((tmp_path / "outputs").glob("train/*/checkpoints/latest-*.ckpt")):
             time.sleep(0.5)
-        second = run_cli(
-            "fwtk_lab.train", *slow, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path / 'outputs'}"
-        )
+        second = train(tmp_path, data_dir, "trainer.max_epochs=50")
         assert second.returncode == 2 and f"in use by process {first.pid}" in second.stderr, second.stderr[-2000:]
     finally:
         first.send_signal(signal.SIGTERM)
@@ -177,21 +180,7 @@ def test_second_process_on_the_same_run_is_refused(tmp_path, data_dir):
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGUSR1"])
 def test_signal_finishes_the_step_checkpoints_and_exits_75(sig, reference, tmp_path, data_dir):
     """A real signal to the process: exit 75 with a checkpoint at the step it names; the rerun ends identical."""
-    args = [
-        sys.executable,
-        "-m",
-        "fwtk_lab.train",
-        *BASE,
-        f"paths.data_dir={data_dir}",
-        f"paths.output_dir={tmp_path / 'outputs'}",
-        "+callbacks.slow._target_=killer.SlowSteps",
-    ]
-    environ = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(args, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = start_slow(tmp_path, data_dir)
     deadline = time.time() + 120
     while time.time() < deadline and not list(
         (tmp_path / "outputs").glob("train/*/checkpoints/latest-step00000004.ckpt")

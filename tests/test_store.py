@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,21 +13,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import dataset_cfg
+from conftest import dataset_cfg, copy_cache
 from fwtk_lab.data import dataset, store
 from fwtk_lab.data.store import CacheError
 
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def copy_cache(src: store.Store, tmp_path: Path) -> tuple[Path, Path]:
-    """A private copy of a built cache (its own data dir, same directory name): (data_dir, cache root)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    root = data / src.root.name
-    shutil.copytree(src.root, root)
-    return data, root
 
 
 # ------------------------------------------------------------------------------------------ 4. determinism
