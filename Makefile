@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,sweep,h5]"
 	@touch $(STAMP)
 
-train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts) and test the best checkpoint
+train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts), test the best checkpoint; rerun: resumes, or reports a finished run
 	$(PY) -m fwtk_lab.train $(ARGS)
 
 test: install ## Run the test suite (tiny generated datasets, CPU only)
