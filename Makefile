@@ -24,8 +24,8 @@ $(STAMP): pyproject.toml
 train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts), test the best checkpoint; rerun: resumes, or reports a finished run
 	$(PY) -m fwtk_lab.train $(ARGS)
 
-test: install ## Run the test suite (tiny generated datasets, CPU only)
-	$(PY) -m pytest -q tests $(ARGS)
+test: install ## Run the test suite (tiny generated datasets, CPU only; 2 pytest workers, one per core, a file per worker)
+	$(PY) -m pytest -q -n 2 --dist loadfile tests $(ARGS)
 
 lint: install ## ruff check (pyflakes, pycodestyle, bugbear) and ruff format --check (config in pyproject.toml); .ci/run runs it first
 	$(VENV)/bin/ruff check .
