@@ -1,4 +1,8 @@
-"""Test a checkpoint on its run's test split: `python -m fwtk_lab.evaluate ckpt_path=...`."""
+"""Test a checkpoint on its run's test split, or on a folder of images it did not draw.
+
+python -m fwtk_lab.evaluate ckpt_path=...                  # the run's own test split
+python -m fwtk_lab.evaluate ckpt_path=... images=DIR       # manifest.csv or <font>/ sub-folders
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -21,6 +26,8 @@ from fwtk_lab.data import dataset as dataset_lib
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.core.files import atomic_write_json
 from fwtk_lab.training.dataset_identity import KEY as DATASET_KEY
+from fwtk_lab.inference import folder
+from fwtk_lab.inference.classify import load_model
 from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.evaluate")
@@ -89,6 +96,50 @@ def evaluate(
     return result
 
 
+def evaluate_images(ckpt_path: str, images: str, out_dir: str | None = None, invert: str = "auto") -> dict:
+    """Accuracy, unknown rates, calibration error, confusion matrix and breakdowns on a folder of images."""
+    model = load_model(ckpt_path)
+    records = folder.run(model, folder.read_folder(images), invert)
+    result = {
+        "checkpoint": str(Path(ckpt_path).resolve()),
+        "images_dir": str(Path(images).resolve()),
+        "temperature": float(model.temperature),
+        "unknown_threshold": model.unknown_threshold,
+        **folder.summary(records, model.classes),
+    }
+    if out_dir:
+        out = Path(out_dir)
+        atomic_write_json(out / "metrics.json", result)
+        folder.write_predictions(records, model.classes, out / "predictions.csv")
+        cm = np.array(result["confusion_matrix"])
+        figures.save_png(figures.confusion(cm, model.classes), out / "confusion_matrix.png")
+        figures.save_png(folder.reliability(records), out / "calibration.png")
+    return result
+
+
+def show_images(result: dict) -> None:
+    def pct(v) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    console = Console()
+    console.print(f"checkpoint {result['checkpoint']} on {result['images_dir']}")
+    console.print(
+        f"{result['known_images']} images of the model's fonts: accuracy {pct(result['accuracy'])}, "
+        f"flagged unknown {pct(result['known_flagged_unknown'])}, ECE {result['ece']:.3f} "
+        f"(temperature {result['temperature']:.3f})"
+    )
+    console.print(
+        f"{result['unseen_images']} images of other fonts: flagged unknown {pct(result['unseen_flagged_unknown'])}"
+    )
+    for col, groups in result["by"].items():
+        table = Table(title=f"by {col}")
+        for name in (col, "images", "accuracy", "flagged unknown"):
+            table.add_column(name, justify="left" if name == col else "right")
+        for value, g in groups.items():
+            table.add_row(value, str(g["images"]), pct(g["accuracy"]), pct(g["flagged_unknown"]))
+        console.print(table)
+
+
 def show(result: dict) -> None:
     console = Console()
     console.print(f"checkpoint {result['checkpoint']}")
@@ -109,8 +160,15 @@ def show(result: dict) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    preflight(cfg, "evaluate")
     threads.configure(cfg.threads)
+    if cfg.get("images"):
+        result = evaluate_images(str(cfg.ckpt_path), str(cfg.images), cfg.paths.run_dir, str(cfg.get("invert", "auto")))
+        show_images(result)
+        Console().print(
+            f"written {Path(cfg.paths.run_dir)} (metrics.json, predictions.csv, confusion_matrix.png, calibration.png)"
+        )
+        return
+    preflight(cfg, "evaluate")
     result = evaluate(
         cfg.ckpt_path,
         cfg.data_dir,

@@ -182,6 +182,9 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         "test/loss": tested["test/loss"],
         "test/aic": tested["test/aic"],
         "test/nll_sum": tested["test/nll_sum"],
+        "test/ece": tested.get("test/ece"),  # calibration error of the tested weights, before / after
+        "test/ece_calibrated": tested.get("test/ece_calibrated"),  # the temperature fitted on the val split
+        "temperature": float(model.temperature),
         "val/acc_best": val_best,
         "val/acc_last": val_last,
         "params": model.num_parameters,

@@ -24,7 +24,7 @@ def config(out: Path, **values) -> DictConfig:
     """conf/agg_lines.yaml as Hydra composes it: 2 embedded fonts, 8 images each, sizes 16 and 48."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("agg_lines", overrides=[f"out={out}", f"per_font={PER_FONT}", "sizes_px=[16,48]"])
-    cfg.fonts = FONTS  # `fonts=` on a command line is taken off before Hydra (see take_fonts)
+    cfg.faces = FONTS
     for key, value in values.items():
         cfg[key] = value
     return cfg
@@ -130,8 +130,8 @@ def test_existing_folder_is_refused_without_overwrite(tmp_path):
     with pytest.raises(ConfigError, match="no manifest.csv"):  # overwrite replaces only a folder this wrote
         agg_lines.write(config(out, overwrite=True))
     assert (out / "keep.txt").read_text() == "mine"
-    done = agg_lines.write(config(tmp_path / "done", per_font=1, fonts=["DejaVuSans"]))
-    agg_lines.write(config(done, per_font=2, fonts=["DejaVuSans"], overwrite=True))
+    done = agg_lines.write(config(tmp_path / "done", per_font=1, faces=["DejaVuSans"]))
+    agg_lines.write(config(done, per_font=2, faces=["DejaVuSans"], overwrite=True))
     assert len(read_manifest(done)) == 2 and len(list((done / "images").iterdir())) == 2
 
 
@@ -154,23 +154,14 @@ def test_random_colours_have_contrast():
             assert (contrast if polarity == "dark" else -contrast) >= agg_lines.MIN_CONTRAST
 
 
-def test_take_fonts_reads_lists_and_names_with_spaces():
-    rest, fonts = agg_lines.take_fonts(["out=x", 'fonts=["Liberation Serif",Z003]', "seed=1"])
-    assert rest == ["out=x", "seed=1"] and fonts == ["Liberation Serif", "Z003"]
-    assert agg_lines.take_fonts(["fonts=DejaVuSans"])[1] == ["DejaVuSans"]
-    assert agg_lines.take_fonts(["out=x"])[1] is None
-    with pytest.raises(ConfigError, match="sweep"):
-        agg_lines.take_fonts(["fonts=a,b"])
-
-
 def test_cli_writes_a_folder_and_refuses_a_bad_font(tmp_path):
     out = tmp_path / "cli"
-    proc = run_cli("fwtk_lab.data.agg_lines", f"out={out}", "fonts=[DejaVuSans,cmr10]", "per_font=2", "sizes_px=[16]")
+    proc = run_cli("fwtk_lab.data.agg_lines", f"out={out}", "faces=[DejaVuSans,cmr10]", "per_font=2", "sizes_px=[16]")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(read_manifest(out)) == 4 and len(list((out / "images").glob("*.png"))) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli"]  # no outputs/, .hydra/ or log beside it
     bad = tmp_path / "bad"
-    proc = run_cli("fwtk_lab.data.agg_lines", f"out={bad}", "fonts=[DejaVuSans,NoSuchFontXYZ]", "per_font=2")
+    proc = run_cli("fwtk_lab.data.agg_lines", f"out={bad}", "faces=[DejaVuSans,NoSuchFontXYZ]", "per_font=2")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: font 'NoSuchFontXYZ'"), proc.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -15,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from conftest import TINY, TINY_FONTS, compose_train, run_cli
 from fwtk_lab.data.fonts import embedded_dir
 from fwtk_lab.training.module import FontClassifier
-from fwtk_lab.predict import normalize_argv, predict, prepare_image, read_image
+from fwtk_lab.predict import normalize_argv, predict
 
 PHRASE = "Shall I compare thee"
 
@@ -83,9 +82,10 @@ def test_json_probabilities_over_the_model_classes(ckpt, images, tmp_path):
         assert sorted(probs) == sorted(classes)
         assert abs(sum(probs.values()) - 1) < 1e-4
         assert all(0 <= p <= 1 for p in probs.values())
-        assert pred["top"] == max(probs, key=probs.get)
-        h, w = pred["input_shape"]
-        assert h == 16 and w % 8 == 0 and w >= 8
+        assert pred["top"] == max(probs, key=probs.get)  # no unknown threshold chosen yet
+        assert pred["unknown"] is False and pred["confidence"] == max(probs.values())
+        assert pred["windows"] >= 1
+    assert out["unknown_threshold"] is None and out["temperature"] > 0
     assert list(tmp_path.iterdir()) == [], "predict must write no files (no outputs/, .hydra/ or log)"
 
 
@@ -136,8 +136,8 @@ def test_repeated_image_arguments_become_one_list():
 # ---------------------------------------------------------------------------------------------- in process
 
 
-def test_flat_model_gets_its_trained_width(tmp_path, images):
-    """A flat (logreg) checkpoint: every image reaches the model exactly 16x64, and a blank one is an error."""
+def test_flat_model_reads_windows_of_its_trained_width(tmp_path, images, monkeypatch):
+    """A flat (logreg) checkpoint: every window reaches the model exactly 16x64, and a blank image is an error."""
     cfg = compose_train(["model=logreg", "slicer=none"], tmp_path)
     classes = ["A", "B", "C"]
     model = FontClassifier(OmegaConf.to_container(cfg, resolve=True), classes, (16, 64))
@@ -150,67 +150,19 @@ def test_flat_model_gets_its_trained_width(tmp_path, images):
         },
         path,
     )
+    seen = []
+    real = FontClassifier.forward
+
+    def spy(self, x):
+        seen.append(tuple(x.shape))
+        return real(self, x)
+
+    monkeypatch.setattr(FontClassifier, "forward", spy)
     out = predict(str(path), [str(images["dark"]), str(images["light"])])
-    assert [p["input_shape"] for p in out["predictions"]] == [[16, 64], [16, 64]]
+    assert seen and all(shape[1:] == (1, 16, 64) for shape in seen)
+    assert [p["windows"] for p in out["predictions"]] == [shape[0] for shape in seen]
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in out["predictions"])
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 20), 200).save(blank)
     with pytest.raises(ValueError, match="blank.png"):
         predict(str(path), [str(blank)])
-
-
-def test_dark_on_light_is_inverted_and_scaled(images):
-    img = read_image(images["dark"])
-    x = prepare_image(img, 16, None, 8)
-    assert x.dtype == torch.float32 and x.shape[:3] == (1, 1, 16)
-    assert x.min() >= 0 and x.max() <= 1
-    a = x[0, 0].numpy()
-    assert np.median(a) < 0.05  # background -> black
-    assert a.max() > 0.95  # ink -> white
-    assert min(a[0].max(), a[-1].max(), a[:, 0].max()) > 0.2  # cropped to the ink: it touches top, bottom, left
-    # same picture drawn white on black: the same input, up to resampling
-    y = prepare_image(Image.fromarray(255 - np.asarray(img.convert("L"))), 16, None, 8)
-    assert y.shape == x.shape and (y - x).abs().mean() < 0.02
-    # invert=true on white-on-black text leaves no ink brighter than the background
-    with pytest.raises(ValueError, match="no ink"):
-        prepare_image(Image.fromarray(255 - np.asarray(img.convert("L"))), 16, None, 8, invert=True)
-
-
-@pytest.mark.parametrize("size", [(20, 10), (300, 12), (1000, 40), (7, 3)])
-def test_flat_width_is_exactly_the_trained_width(size):
-    img = Image.new("L", size, 0)
-    ImageDraw.Draw(img).rectangle((1, 1, size[0] - 2, size[1] - 2), fill=255)
-    x = prepare_image(img, 16, 64, None)
-    assert tuple(x.shape) == (1, 1, 16, 64)
-    a = x[0, 0].numpy()
-    wide = (size[0] - 2) * 16 / (size[1] - 2) >= 64  # the ink box is the image less a 1 px margin
-    # narrow inputs are padded black on both sides (centred); wide ones are cut and fill every column
-    assert (a[:, [0, -1]].max() > 0.5) == wide
-    if not wide:
-        cols = np.flatnonzero(a.max(axis=0) > 0.5)
-        assert abs(cols[0] - (63 - cols[-1])) <= 1
-
-
-@pytest.mark.parametrize("block,stride", [(8, None), (8, 4), (6, None)])
-@pytest.mark.parametrize("width", [2, 50, 300])
-def test_block_width_is_a_multiple_of_the_block(block, stride, width):
-    img = Image.new("L", (width + 4, 20), 0)
-    ImageDraw.Draw(img).rectangle((2, 4, width + 1, 15), fill=255)  # ink box: width x 12
-    x = prepare_image(img, 16, None, block, "auto", stride=stride)
-    s = stride or block
-    w = x.shape[-1]
-    assert x.shape[-2] == 16 and w >= block and (w - block) % s == 0
-    scaled = max(1, round(width * 16 / 12))
-    assert scaled <= w < max(scaled, block) + s  # padded to the next fitting width, nothing cut
-    assert x[0, 0, :, :scaled].min() > 0.9 and (w == scaled or x[0, 0, :, scaled:].max() < 0.05)
-
-
-def test_transparent_and_blank_images():
-    rgba = Image.new("RGBA", (80, 30), (0, 0, 0, 0))
-    ImageDraw.Draw(rgba).rectangle((10, 5, 60, 20), fill=(0, 0, 0, 255))  # black ink on transparency
-    a = prepare_image(rgba, 16, None, 8)[0, 0]
-    assert a.max() > 0.95 and a[:, -1].max() < 0.05
-    with pytest.raises(ValueError, match="no ink"):
-        prepare_image(Image.new("RGB", (40, 12), (120, 120, 120)), 16, 64, None)
-    with pytest.raises(ValueError, match="invert"):
-        prepare_image(rgba, 16, 64, None, invert="sometimes")

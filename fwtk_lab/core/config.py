@@ -38,6 +38,21 @@ class SplitConfig:
 
 
 @dataclass
+class LinesConfig:
+    """The `lines` recipe's ranges (fwtk_lab.data.lines.LinesRecipe): set only by dataset=lines."""
+
+    baseline: float = 12.0
+    ascender: float = 11.0
+    sizes: List[int] = field(default_factory=lambda: [12, 64])
+    chars: List[int] = field(default_factory=lambda: [6, 32])
+    gamma: List[float] = field(default_factory=lambda: [0.6, 1.6])
+    blur: List[float] = field(default_factory=lambda: [0.0, 0.6])
+    noise: List[float] = field(default_factory=lambda: [0.0, 0.06])
+    contrast: List[float] = field(default_factory=lambda: [0.35, 1.0])
+    dark_ink: float = 0.5
+
+
+@dataclass
 class DatasetConfig:
     name: str = "var_jitter"
     source: str = "render"  # render | h5
@@ -60,6 +75,7 @@ class DatasetConfig:
     flipud: bool = False  # with source=h5: the file stores images upside down
     build_workers: Optional[int] = None  # processes for generation (None: every core); never changes the bytes
     verify_checksums: bool = True
+    lines: Optional[LinesConfig] = None  # set: the `lines` recipe (random size, blur, noise... then lineprep)
 
 
 @dataclass

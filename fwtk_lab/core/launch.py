@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from fwtk_lab.core.config import CONF_DIR, ConfigError
 
 MULTIRUN = ("-m", "--multirun")
+NO_RUN_DIR = ("predict", "calibrate", "agg_lines")  # their run dir is "." and they write nothing there
 
 
 def launch(
@@ -54,7 +55,7 @@ def precheck(config_name: str, argv: list[str], check: str | None = None) -> Dic
         compose(config_name, variant)
     cfg = compose(config_name, variants[0])
     run_dir = OmegaConf.select(cfg, "hydra.sweep.dir" if multirun else "hydra.run.dir", default=None)
-    if run_dir is not None and config_name != "predict":  # predict writes nothing (its run dir is ".")
+    if run_dir is not None and config_name not in NO_RUN_DIR:
         from fwtk_lab.core.preflight import writable_dir
 
         out = OmegaConf.select(cfg, "paths.output_dir", default=None)

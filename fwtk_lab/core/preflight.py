@@ -124,6 +124,12 @@ def check_evaluate_keys(cfg: DictConfig) -> None:
     whole(cfg.get("threads"), "threads", 1, none_ok=True)
     if cfg.get("data_dir") is not None:
         writable_dir("data_dir", cfg.data_dir, exists_ok_readonly=True)
+    if cfg.get("images") is not None and not Path(str(cfg.images)).expanduser().is_dir():
+        raise ConfigError(
+            f"images={_show(cfg.images)} is not a folder; accepted: a folder with manifest.csv (columns file, font) "
+            f"or <font>/ sub-folders of images"
+        )
+    one_of(str(cfg.get("invert", "auto")).lower(), "invert", ("auto", "true", "false"))
 
 
 def check_file(key: str, path: Any, accepted: str, noun: str = "checkpoint") -> None:
@@ -190,6 +196,7 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     dataset_lib.recipe_of(ds)  # the renderer's own rules (align, fit_height, font_size)
+    dataset_lib.lines_recipe_of(ds)  # dataset=lines: its ranges
 
     if ds.source == "h5":
         if OmegaConf.is_missing(ds, "path") or not ds.path:

@@ -1,7 +1,7 @@
 """Test images drawn by another renderer (matplotlib's Agg), to evaluate models on pixels this project did not draw.
 
     python -m fwtk_lab.data.agg_lines out=agg_eval
-    python -m fwtk_lab.data.agg_lines out=agg_unseen 'fonts=["Liberation Serif",Z003]' per_font=100
+    python -m fwtk_lab.data.agg_lines out=agg_unseen 'faces=["Liberation Serif",Z003]' per_font=100
 
 Writes OUT/images/<id>.png (RGB) and OUT/manifest.csv (one row per image: file, font, font_file, size_px,
 points, dpi, polarity, kind, text_source, text, ink, background). Image i of every font shows the same text
@@ -135,12 +135,12 @@ def resolve_fonts(specs) -> list[tuple[str, str]]:
         specs = [specs]
     specs = list(specs or [])
     if not specs:
-        raise ConfigError(f"fonts is empty; give embedded names ({', '.join(EMBEDDED)}), font files or families")
+        raise ConfigError(f"faces is empty; give embedded names ({', '.join(EMBEDDED)}), font files or families")
     found = [resolve_font(s) for s in specs]
     labels = [label for label, _ in found]
     twice = sorted({label for label in labels if labels.count(label) > 1})
     if twice:
-        raise ConfigError(f"fonts gives the font {twice[0]!r} twice; each font needs its own name")
+        raise ConfigError(f"faces gives the font {twice[0]!r} twice; each font needs its own name")
     font_checks.resolve([path for _, path in found])  # loads, parses, draws ASCII; refuses duplicate files
     for _, path in found:
         try:
@@ -349,7 +349,7 @@ def write(cfg: DictConfig) -> Path:
     out = Path(str(cfg.out)).expanduser()
     overwrite = bool(cfg.overwrite)
     check_out(out, overwrite)
-    found = resolve_fonts(cfg.fonts)
+    found = resolve_fonts(cfg.faces)
     specs = plan(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -397,7 +397,7 @@ def _umask() -> int:
 def run(cfg: DictConfig) -> Path:
     start = time.perf_counter()
     out = write(cfg)
-    k = len(as_list(cfg, "fonts"))
+    k = len(as_list(cfg, "faces"))
     seconds = time.perf_counter() - start
     print(
         f"wrote {k * cfg.per_font} images ({k} x {cfg.per_font} per font) and manifest.csv to {out} in {seconds:.1f} s"
@@ -408,47 +408,13 @@ def run(cfg: DictConfig) -> Path:
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-_FONTS: list = []  # the command line's fonts=... value, taken off before Hydra sees it (see take_fonts)
-
-
-def take_fonts(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """Take `fonts=...` off the command line: conf/fonts/ is a config group (of train and data), so Hydra would
-    read `fonts=X` as choosing one of its options. Returns the other arguments and the fonts (None: not given)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    rest, fonts = [], None
-    for arg in argv:
-        if not arg.startswith("fonts="):
-            rest.append(arg)
-            continue
-        try:
-            override = OverridesParser.create().parse_overrides([arg])[0]
-        except OverrideParseException as e:
-            raise ConfigError(f"cannot parse {arg!r} ({' '.join(str(e).split())}); give fonts=[A,B,...]") from None
-        if override.is_sweep_override():
-            raise ConfigError(f"{arg!r} is a sweep; give one list: fonts=[A,B,...] (quote names with spaces)")
-        value = override.value()
-        fonts = [str(v) for v in value] if isinstance(value, list) else [] if value is None else [str(value)]
-    return rest, fonts
-
-
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="agg_lines")
 @friendly_errors
 def _main(cfg: DictConfig) -> None:
-    if _FONTS:
-        cfg.fonts = _FONTS[0]
     run(cfg)
 
 
 def main() -> None:
-    try:
-        sys.argv[1:], fonts = take_fonts(sys.argv[1:])
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
-    if fonts is not None:
-        _FONTS.append(fonts)
     launch(_main, "agg_lines")
 
 

@@ -7,6 +7,7 @@ import logging
 import multiprocessing as mp
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fwtk_lab.data import corpus, fonts as fontlib, store
 from fwtk_lab.core.config import ConfigError, DatasetConfig
 from fwtk_lab.core.files import DiskFullError, disk_full, require_free, sha256_file
+from fwtk_lab.data.lines import LineRenderer, LinesRecipe
 from fwtk_lab.data.render import Recipe, Renderer, jitters
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,10 @@ def _render_chunk(args: tuple) -> tuple[int, np.ndarray]:
     render = _renderer(font_path, recipe)
     sizes = np.empty(len(phrases), dtype=np.int16)
     for i, phrase in enumerate(phrases):
-        images[offset + i], sizes[i] = render.render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
+        if isinstance(render, LineRenderer):  # its random choices are seeded by the image's index
+            images[offset + i], sizes[i] = render.render(phrase, offset + i)
+        else:
+            images[offset + i], sizes[i] = render.render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
     images.flush()
     return offset, sizes
 
@@ -91,19 +96,55 @@ def _render_chunk(args: tuple) -> tuple[int, np.ndarray]:
 _RENDERERS: dict = {}  # per process: one Renderer per (font, recipe), built on first use
 
 
-def _renderer(path: str, recipe: Recipe) -> Renderer:
+def _renderer(path: str, recipe: Recipe | LinesJob) -> Renderer | LineRenderer:
     key = (path, recipe)
     if key not in _RENDERERS:
-        _RENDERERS[key] = Renderer(path, recipe)
+        if isinstance(recipe, LinesJob):
+            r = recipe.recipe
+            _RENDERERS[key] = LineRenderer(path, recipe.lines, r.height, r.width, recipe.seed)
+        else:
+            _RENDERERS[key] = Renderer(path, recipe)
     return _RENDERERS[key]
 
 
-def render_all(out_path: Path, font_paths: list[str], recipe: Recipe, phrases: list[str], seed: int,
+@dataclass(frozen=True)
+class LinesJob:
+    """What a build worker needs for the `lines` recipe: the image size, the ranges and the seed."""
+
+    recipe: Recipe
+    lines: LinesRecipe
+    seed: int
+
+
+def lines_recipe_of(cfg: DatasetConfig) -> LinesRecipe | None:
+    """The `lines` recipe of a config (dataset=lines), checked; None for the series' recipes."""
+    if cfg.get("lines") is None:
+        return None
+    c = cfg.lines
+    try:
+        for name in ("sizes", "chars", "gamma", "blur", "noise", "contrast"):
+            if len(c[name]) != 2:
+                raise ValueError(f"dataset.lines.{name}={list(c[name])} must be two numbers [lo, hi]")
+        lines = LinesRecipe(
+            baseline=float(c.baseline), ascender=float(c.ascender), dark_ink=float(c.dark_ink),
+            sizes=(int(c.sizes[0]), int(c.sizes[1])), chars=(int(c.chars[0]), int(c.chars[1])),
+            **{k: (float(c[k][0]), float(c[k][1])) for k in ("gamma", "blur", "noise", "contrast")},
+        )
+        lines.validate()
+        if not 0 < lines.baseline <= cfg.height:
+            raise ValueError(f"dataset.lines.baseline={lines.baseline} must lie in the image (1..{cfg.height})")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return lines
+
+
+def render_all(out_path: Path, font_paths: list[str], recipe: Recipe | LinesJob, phrases: list[str], seed: int,
                workers: int) -> np.ndarray:
     """Fill images.npy (fonts x phrases, H, W); deterministic whatever the number of workers.
 
     Returns the font size of every image (fonts x phrases)."""
-    shifts = jitters(seed, len(font_paths), len(phrases), recipe.jitter)
+    jitter = recipe.recipe.jitter if isinstance(recipe, LinesJob) else recipe.jitter
+    shifts = jitters(seed, len(font_paths), len(phrases), jitter)
     jobs = [
         (str(out_path), path, recipe, label * len(phrases) + start,
          phrases[start:start + CHUNK], shifts[label, start:start + CHUNK])
@@ -140,13 +181,17 @@ def size_counts(sizes: np.ndarray) -> dict[str, int]:
 def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list[str], int, str]:
     """Recipe, fonts, phrases, corpus lines kept and the cache key of a render config (no pixels drawn)."""
     recipe = recipe_of(cfg)
+    lines = lines_recipe_of(cfg)
     fonts = fontlib.resolve(list(cfg.fonts))
     phrases, kept = select_phrases(cfg)
-    key = cache_key({
+    parts = {
         "kind": "render", "recipe": recipe.__dict__, "seed": cfg.seed,
         "fonts": [f.sha256 for f in fonts],
         "phrases": hashlib.sha256("\n".join(phrases).encode()).hexdigest(),
-    })
+    }
+    if lines is not None:  # only then: the series' caches keep their keys
+        parts["lines"] = asdict(lines)
+    key = cache_key(parts)
     return recipe, fonts, phrases, kept, key
 
 
@@ -160,6 +205,7 @@ def identity(cfg: DatasetConfig) -> dict | None:
 
 def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
     recipe, fonts, phrases, kept, key = rendered_identity(cfg)
+    lines = lines_recipe_of(cfg)
     root = data_dir / f"{cfg.name}-{key}"
 
     def build(tmp: Path) -> dict:
@@ -171,12 +217,14 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> 
         del images
         _allocate(tmp / "images.npy")
         workers = cfg.build_workers or os.cpu_count() or 1
-        sizes = render_all(tmp / "images.npy", [f.path for f in fonts], recipe, phrases, cfg.seed, workers)
+        job = recipe if lines is None else LinesJob(recipe, lines, cfg.seed)
+        sizes = render_all(tmp / "images.npy", [f.path for f in fonts], job, phrases, cfg.seed, workers)
         np.save(tmp / "labels.npy", np.repeat(np.arange(len(fonts), dtype=np.int64), len(phrases)))
         np.save(tmp / "phrase_ids.npy", np.tile(np.arange(len(phrases), dtype=np.int64), len(fonts)))
         (tmp / "phrases.json").write_text(json.dumps(phrases), encoding="utf-8")
         return {
             "kind": "render", "name": cfg.name, "key": key, "recipe": recipe.__dict__, "seed": cfg.seed,
+            **({} if lines is None else {"lines": asdict(lines)}),
             "classes": [f.name for f in fonts], "fonts": [f.__dict__ for f in fonts],
             "font_sizes": [size_counts(s) for s in sizes],  # per font: {size: images}
             "num_phrases": len(phrases), "corpus_lines_kept": kept,

@@ -53,6 +53,8 @@ IGNORED_KEYS = {
     "data": {"num_workers"},
     "dataset": {"build_workers", "verify_checksums"},
 }
+# Keys added after runs were made: they enter the hash only when set, so older runs keep their directories.
+ADDED_LATER = {"dataset": {"lines"}}
 _CHOSEN: dict[str, str] = {}  # per process: what a run dir resolved to, so that re-resolving gives the same path
 
 
@@ -69,6 +71,8 @@ def identity(cfg: DictConfig | dict) -> dict[str, Any]:
             value = OmegaConf.to_container(value, resolve=True)
         if isinstance(value, dict) and key in IGNORED_KEYS:
             value = {k: v for k, v in value.items() if k not in IGNORED_KEYS[key]}
+        if isinstance(value, dict) and key in ADDED_LATER:
+            value = {k: v for k, v in value.items() if not (k in ADDED_LATER[key] and v is None)}
         out[str(key)] = value
     return out
 

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MeanMetric, Metric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
 
 STAGES = ("train", "val", "test")
@@ -68,6 +69,10 @@ class FontClassifier(pl.LightningModule):
         for m in self.modules():  # metric states go into checkpoints: a run resumed mid-epoch reports the same
             if isinstance(m, Metric):
                 m.persistent(True)
+        # an evaluation's logits, for the temperature and the calibration error (never checkpointed: refilled)
+        self.calibration = torch.nn.ModuleDict({key(s): Calibration() for s in ("val", "test")})
+        self.temperature = 1.0  # fitted on the validation split at every validation; kept in checkpoints
+        self.unknown_threshold: float | None = None  # set by `python -m fwtk_lab.calibrate` (held-out fonts)
         self.loss = get_loss(self.cfg.get("loss", "ce"))  # ce, or keras_sigmoid_ce (the series' defect)
 
     @property
@@ -93,6 +98,7 @@ class FontClassifier(pl.LightningModule):
         self.metrics[key(stage)].update(logits.detach(), labels)
         if key(stage) in self.per_font:
             self.per_font[key(stage)].update(logits.detach(), labels)
+            self.calibration[key(stage)].update(logits, labels)
         if stage == "test":
             self.confusion.update(logits.detach(), labels)
             self.test_nll.update(self.loss(logits.detach().double(), labels, reduction="sum"))
@@ -145,16 +151,44 @@ class FontClassifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
             self.end_epoch("val")
+            self.calibrate()
         else:
-            for m in (self.losses["VAL"], self.metrics["VAL"], self.per_font["VAL"]):
+            for m in (self.losses["VAL"], self.metrics["VAL"], self.per_font["VAL"], self.calibration["VAL"]):
                 m.reset()
+
+    def calibrate(self) -> None:
+        """Fit the temperature on this validation's logits; log the calibration error before and after."""
+        logits, labels = self.calibration["VAL"].compute()
+        self.calibration["VAL"].reset()
+        loss = self.cfg.get("loss", "ce")
+        logits, labels = logits.cpu(), labels.cpu()
+        self.temperature = fit_temperature(loss, logits, labels)
+        self.log("val/temperature", self.temperature)
+        self.log("val/ece", ece(loss, logits, labels))
+        self.log("val/ece_calibrated", ece(loss, logits, labels, self.temperature))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["calibration"] = {"temperature": self.temperature, "unknown_threshold": self.unknown_threshold}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("calibration") or {}
+        self.temperature = float(saved.get("temperature", 1.0))
+        threshold = saved.get("unknown_threshold")
+        self.unknown_threshold = None if threshold is None else float(threshold)
 
     def on_test_epoch_start(self) -> None:
         self.confusion.reset()
         self.test_nll.reset()
+        self.calibration["TEST"].reset()
 
     def on_test_epoch_end(self) -> None:
         self.end_epoch("test")
+        logits, labels = self.calibration["TEST"].compute()
+        self.calibration["TEST"].reset()
+        loss = self.cfg.get("loss", "ce")
+        self.log("test/ece", ece(loss, logits.cpu(), labels.cpu()))
+        self.log("test/ece_calibrated", ece(loss, logits.cpu(), labels.cpu(), self.temperature))
+        self.log("test/temperature", self.temperature)
         k = self.num_parameters
         nll = float(self.test_nll.compute())
         self.log("test/params", float(k))

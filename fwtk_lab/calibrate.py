@@ -1,0 +1,92 @@
+"""Choose the `unknown` threshold of a checkpoint on held-out fonts and store it in the checkpoint.
+
+    python -m fwtk_lab.calibrate ckpt_path=<run dir>/checkpoints/best-....ckpt images=DIR [known_flagged=0.03]
+
+DIR holds lines of the model's own fonts and of fonts of other families (never the fonts you report on
+later), labelled as `evaluate images=DIR` reads them. The threshold is the confidence below which the
+share `known_flagged` of the known-font lines falls; the share of unseen-font lines below it is printed.
+The checkpoint is rewritten atomically with `calibration.unknown_threshold` and how it was chosen.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from fwtk_lab.core import threads
+from fwtk_lab.core.cli import friendly_errors
+from fwtk_lab.core.config import CONF_DIR, ConfigError
+from fwtk_lab.core.files import atomic_write_bytes
+from fwtk_lab.core.launch import launch
+from fwtk_lab.inference import folder
+from fwtk_lab.inference.classify import load_model
+from fwtk_lab.training.checkpoint_io import load as load_checkpoint
+
+
+def choose_threshold(known: np.ndarray, known_flagged: float) -> float:
+    """The confidence below which the share `known_flagged` of the known-font confidences lies."""
+    return float(np.quantile(known, known_flagged))
+
+
+def calibrate(ckpt_path: str, images: str, known_flagged: float = 0.03, invert: str = "auto") -> dict:
+    if not 0 < known_flagged < 0.5:
+        raise ConfigError(f"known_flagged={known_flagged}; accepted: a share between 0 and 0.5, e.g. 0.03")
+    model = load_model(ckpt_path)
+    model.unknown_threshold = None  # the confidences themselves, whatever was chosen before
+    records = folder.run(model, folder.read_folder(images), invert)
+    known = np.array([r["confidence"] for r in records if r["label"] >= 0])
+    unseen = np.array([r["confidence"] for r in records if r["label"] < 0])
+    if len(known) == 0 or len(unseen) == 0:
+        raise ConfigError(
+            f"images={images!r} holds {len(known)} lines of the model's fonts ({', '.join(model.classes)}) and "
+            f"{len(unseen)} of other fonts; the threshold needs both"
+        )
+    threshold = choose_threshold(known, known_flagged)
+    chosen = {
+        "unknown_threshold": threshold,
+        "images": str(Path(images).resolve()),
+        "known_fonts": sorted({r["font"] for r in records if r["label"] >= 0}),
+        "unseen_fonts": sorted({r["font"] for r in records if r["label"] < 0}),
+        "known_lines": int(len(known)),
+        "unseen_lines": int(len(unseen)),
+        "known_flagged": float((known < threshold).mean()),
+        "unseen_flagged": float((unseen < threshold).mean()),
+    }
+    ckpt = load_checkpoint(ckpt_path)
+    ckpt.setdefault("calibration", {"temperature": float(model.temperature)})
+    ckpt["calibration"].update({"unknown_threshold": threshold, "unknown_selection": chosen})
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    atomic_write_bytes(ckpt_path, buf.getvalue())
+    return chosen
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="calibrate")
+@friendly_errors
+def _main(cfg: DictConfig) -> None:
+    for key in ("ckpt_path", "images"):
+        if cfg.get(key) in (None, "???"):
+            raise ConfigError(f"{key} is required: python -m fwtk_lab.calibrate ckpt_path=FILE.ckpt images=DIR")
+    threads.configure(cfg.get("threads"))
+    chosen = calibrate(str(cfg.ckpt_path), str(cfg.images), float(cfg.known_flagged), str(cfg.invert))
+    print(json.dumps(chosen, indent=2), flush=True)
+    print(
+        f"unknown threshold {chosen['unknown_threshold']:.4f} written into {cfg.ckpt_path}: "
+        f"{chosen['known_flagged']:.1%} of {chosen['known_lines']} known-font lines and "
+        f"{chosen['unseen_flagged']:.1%} of {chosen['unseen_lines']} unseen-font lines fall below it",
+        flush=True,
+    )
+
+
+def main() -> None:
+    launch(_main, "calibrate")
+
+
+if __name__ == "__main__":
+    main()

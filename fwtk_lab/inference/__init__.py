@@ -1,0 +1,1 @@
+"""Trained models on real images: preparation to the trained geometry, windows, calibrated confidence, folder evaluation."""

@@ -1,0 +1,111 @@
+"""A trained model on real images: the geometry of its recipe, windows over the line, the temperature
+fitted on its validation split, and `unknown` below the confidence threshold chosen on held-out fonts."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fwtk_lab.data import lineprep
+from fwtk_lab.data.lineprep import Geometry
+from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkpoint
+from fwtk_lab.training.losses import probabilities
+
+# Phrases whose geometry stands for a series recipe's (its size rule grows the font per phrase).
+REFERENCE = ("Thy bold fathers lived happily", "and kept the night", "Which of you hath quick wit")
+DEFAULT_FONTS = ["DejaVuSans", "DejaVuSerif", "DejaVuSansMono", "STIXGeneral", "cmr10"]
+
+
+def load_model(path: str | Path):
+    """The FontClassifier of a checkpoint, on the CPU in eval mode; one CheckpointError for a bad file."""
+    from fwtk_lab.training.module import FontClassifier
+
+    load_checkpoint(path)  # missing, truncated or foreign file: one clear message
+    try:
+        model = FontClassifier.load_from_checkpoint(str(path), map_location="cpu")
+    except Exception as e:
+        reason = " ".join(f"{type(e).__name__}: {e}".split())
+        raise CheckpointError(f"checkpoint {str(path)!r} does not rebuild a FontClassifier ({reason})") from None
+    return model.eval()
+
+
+def geometry_of(model) -> Geometry:
+    """Where the text lies in the model's training images: the lines recipe says so; for the series'
+    recipes it is measured on reference phrases drawn by the recipe (median over its fonts)."""
+    h, w = (int(v) for v in model.hparams.image_shape)
+    ds = model.cfg.dataset
+    if ds.get("lines") is not None:
+        return Geometry(height=h, width=w, baseline=float(ds.lines.baseline), ascender=float(ds.lines.ascender))
+    from omegaconf import OmegaConf
+
+    fields = ("width", "height", "font_size", "fit_height", "max_font_size", "align", "size_rule")
+    recipe = {k: OmegaConf.to_container(ds, resolve=True).get(k) for k in fields}
+    fonts = list(ds.get("fonts") or []) if ds.get("source", "render") == "render" else DEFAULT_FONTS
+    return measured_geometry(json.dumps(recipe, sort_keys=True), tuple(fonts or DEFAULT_FONTS), h, w)
+
+
+@lru_cache(maxsize=16)
+def measured_geometry(recipe_json: str, fonts: tuple[str, ...], height: int, width: int) -> Geometry:
+    from fwtk_lab.data.fonts import resolve_paths
+    from fwtk_lab.data.render import Recipe, Renderer
+
+    recipe = Recipe(**{k: v for k, v in json.loads(recipe_json).items() if v is not None})
+    wide = replace(recipe, width=1024, jitter=(0, 0))  # the whole phrase, unshifted
+    baselines, ascenders = [], []
+    for path in resolve_paths(list(fonts)):
+        render = Renderer(path, wide)
+        for phrase in REFERENCE:
+            m = lineprep.line_metrics(render(phrase).astype(np.float64) / 255)
+            baselines.append(m.baseline)
+            ascenders.append(m.ascender)
+    return Geometry(
+        height=height, width=width, baseline=float(np.median(baselines)), ascender=float(np.median(ascenders))
+    )
+
+
+@dataclass
+class Prediction:
+    probabilities: np.ndarray  # (classes,), the windows' evidence combined, at the fitted temperature
+    windows: int  # windows of the line the model read
+    unknown: bool  # the top probability is below the checkpoint's unknown threshold
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.max())
+
+
+@torch.inference_mode()
+def window_log_probs(model, windows: np.ndarray) -> torch.Tensor:
+    """(N, classes) log-probabilities of prepared windows (N, H, W) in [0, 1], at the model's temperature."""
+    scale = 255.0 / float(model.cfg.data.get("pixel_scale", 255.0))  # the pixel range the model trained on
+    x = torch.from_numpy(windows)[:, None].to(model.device) * scale
+    logits = model(x).double() / float(getattr(model, "temperature", 1.0))
+    return probabilities(model.cfg.get("loss", "ce"), logits).clamp_min(1e-12).log()
+
+
+def combine(log_probs: torch.Tensor) -> np.ndarray:
+    """The windows' evidence as one distribution: the normalised geometric mean of their probabilities
+    (as confident as one window when they agree, less when they disagree)."""
+    return torch.softmax(log_probs.mean(dim=0), dim=-1).cpu().numpy()
+
+
+def classify(
+    model, img: Image.Image | np.ndarray, invert: bool | str = "auto", geometry: Geometry | None = None
+) -> Prediction:
+    """One image of one line of text -> Prediction; lineprep.ImageError when it holds no ink."""
+    windows = lineprep.prepare(img, geometry or geometry_of(model), invert)
+    p = combine(window_log_probs(model, windows))
+    threshold = getattr(model, "unknown_threshold", None)
+    return Prediction(p, len(windows), threshold is not None and float(p.max()) < threshold)
+
+
+def label_key(name: str) -> str:
+    """Font names compared loosely: 'DejaVu Sans', 'DejaVuSans' and 'dejavu-sans' are the same label."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
