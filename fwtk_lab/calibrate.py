@@ -25,7 +25,7 @@ from fwtk_lab.core.config import CONF_DIR, ConfigError
 from fwtk_lab.core.files import atomic_write_bytes
 from fwtk_lab.core.launch import launch
 from fwtk_lab.inference import folder
-from fwtk_lab.inference.classify import load_model
+from fwtk_lab.inference.classify import judge, load_model
 from fwtk_lab.training.checkpoint_io import load as load_checkpoint
 
 
@@ -48,6 +48,13 @@ def calibrate(ckpt_path: str, images: str, known_flagged: float = 0.03, invert: 
             f"{len(unseen)} of other fonts; the threshold needs both"
         )
     threshold = choose_threshold(known, known_flagged)
+    flagged = {  # with the threshold: `other` answers count too (models trained with dataset.other_fonts)
+        side: float(np.mean([judge(np.array(r["probabilities"]), model.classes, threshold).unknown for r in rows]))
+        for side, rows in (
+            ("known", [r for r in records if r["label"] >= 0]),
+            ("unseen", [r for r in records if r["label"] < 0]),
+        )
+    }
     chosen = {
         "unknown_threshold": threshold,
         "images": str(Path(images).resolve()),
@@ -55,8 +62,8 @@ def calibrate(ckpt_path: str, images: str, known_flagged: float = 0.03, invert: 
         "unseen_fonts": sorted({r["font"] for r in records if r["label"] < 0}),
         "known_lines": int(len(known)),
         "unseen_lines": int(len(unseen)),
-        "known_flagged": float((known < threshold).mean()),
-        "unseen_flagged": float((unseen < threshold).mean()),
+        "known_flagged": flagged["known"],
+        "unseen_flagged": flagged["unseen"],
     }
     ckpt = load_checkpoint(ckpt_path)
     ckpt.setdefault("calibration", {"temperature": float(model.temperature)})

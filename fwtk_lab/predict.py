@@ -96,7 +96,7 @@ def predict(ckpt_path: str, images: Sequence[str], invert: bool | str = "auto", 
             {
                 "image": path,
                 "probabilities": {name: float(p) for name, p in ranked},
-                "top": "unknown" if pred.unknown else ranked[0][0],
+                "top": "unknown" if pred.unknown else model.classes[pred.top],
                 "confidence": pred.confidence,
                 "unknown": pred.unknown,
                 "windows": pred.windows,

@@ -158,6 +158,8 @@ def test_precheck_reports_composition_errors(argv, words, tmp_path):
 
 
 def test_precheck_leaves_hydra_flags_and_valid_sweeps_alone(tmp_path):
+    import fwtk_lab.train  # noqa: F401  registers the run-dir resolvers, as `python -m fwtk_lab.train` does
+
     assert launch.precheck("train", ["--cfg", "job", "model=nope"]) is None
     cfg = launch.precheck("train", ["-m", "model=logreg,mlp", "slicer=none", f"paths.output_dir={tmp_path}"], "train")
     assert cfg.model._target_.endswith("LogReg") or "logreg" in cfg.model._target_.lower()

@@ -83,3 +83,19 @@ def test_series_runs_keep_their_directories(tmp_path):
     assert config_hash(cfg) == config_hash(without)
     lines = compose_train(["dataset=lines"], tmp_path)
     assert config_hash(lines) != config_hash(cfg)
+
+
+def test_other_fonts_make_one_more_class(tmp_path):
+    """dataset.other_fonts: a class `other` after the fonts, each phrase drawn in one of those fonts."""
+    cfg = dataset_cfg(max_phrases=30, other_fonts=["cmtt10", "cmss10"])
+    store = dataset.prepare(cfg, tmp_path)
+    assert store.classes[-1] == dataset.OTHER and len(store.classes) == 4
+    assert [f["name"] for f in store.manifest["other_fonts"]] == ["cmtt10", "cmss10"]
+    labels = np.asarray(store.labels)
+    assert (labels == 3).sum() == 30 and np.asarray(store.images)[labels == 3].max() > 0
+    pick = dataset.other_assignment(cfg.seed, 30, 2)
+    assert 0 < pick.sum() < 30  # both fonts draw some phrases
+    plain = dataset.prepare(dataset_cfg(max_phrases=30), tmp_path)
+    assert np.array_equal(np.asarray(plain.images), np.asarray(store.images)[labels < 3])  # the fonts' images unchanged
+    with pytest.raises(ConfigError, match="also a class"):
+        dataset.prepare(dataset_cfg(max_phrases=30, other_fonts=["cmr10"]), tmp_path)

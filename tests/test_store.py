@@ -40,7 +40,7 @@ def test_build_failing_midway_leaves_nothing(tiny_store, tmp_path, monkeypatch):
     data = tmp_path / "data"
     real = dataset.render_all
 
-    def half_then_fail(out_path, font_paths, recipe, phrases, seed, workers):
+    def half_then_fail(out_path, font_paths, recipe, phrases, seed, workers, other_paths=()):
         real(out_path, font_paths[:1], recipe, phrases, seed, workers)  # write some images, then die
         raise RuntimeError("killed mid-render")
 

@@ -76,6 +76,7 @@ class DatasetConfig:
     build_workers: Optional[int] = None  # processes for generation (None: every core); never changes the bytes
     verify_checksums: bool = True
     lines: Optional[LinesConfig] = None  # set: the `lines` recipe (random size, blur, noise... then lineprep)
+    other_fonts: Optional[List[str]] = None  # set: one more class, `other`, drawn in these fonts
 
 
 @dataclass

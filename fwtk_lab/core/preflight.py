@@ -219,7 +219,7 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
                     f"the {name} split would be empty: dataset.split.{name}={fractions[name]} of "
                     f"{len(phrases)} phrases; raise dataset.split.{name} or dataset.max_phrases"
                 )
-    return len(fonts)
+    return len(dataset_lib.class_names(fonts, dataset_lib.other_fonts(ds, fonts)))
 
 
 def check_model(cfg: DictConfig, n_classes: int | None) -> None:

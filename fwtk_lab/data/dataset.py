@@ -21,6 +21,8 @@ from fwtk_lab.data.render import Recipe, Renderer, jitters
 
 log = logging.getLogger(__name__)
 CHUNK = 2048  # images per work item
+OTHER = "other"  # the class of `dataset.other_fonts`: fonts a model should not name
+OTHER_STREAM = 7  # the random stream (with the seed) that picks an `other` font per phrase
 
 
 def recipe_of(cfg: DatasetConfig) -> Recipe:
@@ -76,21 +78,21 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _render_chunk(args: tuple) -> tuple[int, np.ndarray]:
-    """Worker: render some phrases in one font straight into the memory-mapped output at `offset`.
+def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Worker: render some phrases in one font straight into the memory-mapped output at rows `rows`.
 
-    Returns (offset, the font size of each image)."""
-    out_path, font_path, recipe, offset, phrases, shifts = args
+    Returns (rows, the font size of each image)."""
+    out_path, font_path, recipe, rows, phrases, shifts = args
     images = np.load(out_path, mmap_mode="r+")
     render = _renderer(font_path, recipe)
     sizes = np.empty(len(phrases), dtype=np.int16)
-    for i, phrase in enumerate(phrases):
-        if isinstance(render, LineRenderer):  # its random choices are seeded by the image's index
-            images[offset + i], sizes[i] = render.render(phrase, offset + i)
+    for i, (row, phrase) in enumerate(zip(rows, phrases)):
+        if isinstance(render, LineRenderer):  # its random choices are seeded by the image's row
+            images[row], sizes[i] = render.render(phrase, int(row))
         else:
-            images[offset + i], sizes[i] = render.render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
+            images[row], sizes[i] = render.render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
     images.flush()
-    return offset, sizes
+    return rows, sizes
 
 
 _RENDERERS: dict = {}  # per process: one Renderer per (font, recipe), built on first use
@@ -139,26 +141,34 @@ def lines_recipe_of(cfg: DatasetConfig) -> LinesRecipe | None:
 
 
 def render_all(out_path: Path, font_paths: list[str], recipe: Recipe | LinesJob, phrases: list[str], seed: int,
-               workers: int) -> np.ndarray:
-    """Fill images.npy (fonts x phrases, H, W); deterministic whatever the number of workers.
+               workers: int, other_paths: list[str] = ()) -> np.ndarray:
+    """Fill images.npy (classes x phrases, H, W); deterministic whatever the number of workers.
 
-    Returns the font size of every image (fonts x phrases)."""
+    With `other_paths`, one more class follows the fonts' classes: each phrase drawn in one of those fonts
+    (chosen by the seed), for models that should answer `other` to fonts they were not trained on.
+    Returns the font size of every image (classes x phrases)."""
+    n = len(phrases)
+    classes = len(font_paths) + (1 if other_paths else 0)
     jitter = recipe.recipe.jitter if isinstance(recipe, LinesJob) else recipe.jitter
-    shifts = jitters(seed, len(font_paths), len(phrases), jitter)
+    shifts = jitters(seed, classes, n, jitter)
+    work = [(path, label, np.arange(n)) for label, path in enumerate(font_paths)]
+    if other_paths:
+        pick = other_assignment(seed, n, len(other_paths))
+        work += [(path, len(font_paths), np.flatnonzero(pick == k)) for k, path in enumerate(other_paths)]
     jobs = [
-        (str(out_path), path, recipe, label * len(phrases) + start,
-         phrases[start:start + CHUNK], shifts[label, start:start + CHUNK])
-        for label, path in enumerate(font_paths)
-        for start in range(0, len(phrases), CHUNK)
+        (str(out_path), path, recipe, label * n + ids[start:start + CHUNK],
+         [phrases[i] for i in ids[start:start + CHUNK]], shifts[label, ids[start:start + CHUNK]])
+        for path, label, ids in work
+        for start in range(0, len(ids), CHUNK)
     ]
     columns = (TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("render", total=len(phrases) * len(font_paths))
-        sizes = np.zeros(len(phrases) * len(font_paths), dtype=np.int16)
+        task = bar.add_task("render", total=n * classes)
+        sizes = np.zeros(n * classes, dtype=np.int16)
 
-        def done(result: tuple[int, np.ndarray]) -> None:
-            offset, chunk = result
-            sizes[offset:offset + len(chunk)] = chunk
+        def done(result: tuple[np.ndarray, np.ndarray]) -> None:
+            rows, chunk = result
+            sizes[rows] = chunk
             bar.advance(task, len(chunk))
 
         if workers <= 1:
@@ -169,7 +179,12 @@ def render_all(out_path: Path, font_paths: list[str], recipe: Recipe | LinesJob,
             with ctx.Pool(workers) as pool:
                 for result in pool.imap_unordered(_render_chunk, jobs):
                     done(result)
-    return sizes.reshape(len(font_paths), len(phrases))
+    return sizes.reshape(classes, n)
+
+
+def other_assignment(seed: int, n: int, fonts: int) -> np.ndarray:
+    """Which of the `other` fonts draws each phrase of the `other` class."""
+    return np.random.default_rng([seed, OTHER_STREAM]).integers(0, fonts, size=n)
 
 
 def size_counts(sizes: np.ndarray) -> dict[str, int]:
@@ -191,6 +206,9 @@ def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list[str], int,
     }
     if lines is not None:  # only then: the series' caches keep their keys
         parts["lines"] = asdict(lines)
+    others = other_fonts(cfg, fonts)
+    if others:
+        parts["other_fonts"] = [f.sha256 for f in others]
     key = cache_key(parts)
     return recipe, fonts, phrases, kept, key
 
@@ -203,13 +221,32 @@ def identity(cfg: DatasetConfig) -> dict | None:
     return {"name": f"{cfg.name}-{key}", "key": key}
 
 
+def other_fonts(cfg: DatasetConfig, fonts: list) -> list:
+    """The fonts of the `other` class (dataset.other_fonts), none of them one of the classes."""
+    if not cfg.get("other_fonts"):
+        return []
+    others = fontlib.resolve(list(cfg.other_fonts))
+    mine = {f.sha256: f.name for f in fonts}
+    clash = [f.name for f in others if f.sha256 in mine]
+    if clash:
+        raise ConfigError(f"dataset.other_fonts includes {', '.join(clash)}, which is also a class in dataset.fonts; "
+                          f"accepted: fonts that are not classes")
+    return others
+
+
+def class_names(fonts: list, others: list) -> list[str]:
+    return [f.name for f in fonts] + ([OTHER] if others else [])
+
+
 def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
     recipe, fonts, phrases, kept, key = rendered_identity(cfg)
     lines = lines_recipe_of(cfg)
+    others = other_fonts(cfg, fonts)
+    classes = class_names(fonts, others)
     root = data_dir / f"{cfg.name}-{key}"
 
     def build(tmp: Path) -> dict:
-        n, h, w = len(fonts) * len(phrases), recipe.height, recipe.width
+        n, h, w = len(classes) * len(phrases), recipe.height, recipe.width
         text_bytes = sum(len(p) + 4 for p in phrases)
         require_free(root.parent, n * h * w + 16 * n + text_bytes + 2**20, f"the dataset {root.name} ({n:,} images of {h}x{w})",
                      "paths.data_dir")
@@ -218,21 +255,23 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> 
         _allocate(tmp / "images.npy")
         workers = cfg.build_workers or os.cpu_count() or 1
         job = recipe if lines is None else LinesJob(recipe, lines, cfg.seed)
-        sizes = render_all(tmp / "images.npy", [f.path for f in fonts], job, phrases, cfg.seed, workers)
-        np.save(tmp / "labels.npy", np.repeat(np.arange(len(fonts), dtype=np.int64), len(phrases)))
-        np.save(tmp / "phrase_ids.npy", np.tile(np.arange(len(phrases), dtype=np.int64), len(fonts)))
+        sizes = render_all(tmp / "images.npy", [f.path for f in fonts], job, phrases, cfg.seed, workers,
+                           [f.path for f in others])
+        np.save(tmp / "labels.npy", np.repeat(np.arange(len(classes), dtype=np.int64), len(phrases)))
+        np.save(tmp / "phrase_ids.npy", np.tile(np.arange(len(phrases), dtype=np.int64), len(classes)))
         (tmp / "phrases.json").write_text(json.dumps(phrases), encoding="utf-8")
         return {
             "kind": "render", "name": cfg.name, "key": key, "recipe": recipe.__dict__, "seed": cfg.seed,
             **({} if lines is None else {"lines": asdict(lines)}),
-            "classes": [f.name for f in fonts], "fonts": [f.__dict__ for f in fonts],
+            "classes": classes, "fonts": [f.__dict__ for f in fonts],
+            **({"other_fonts": [f.__dict__ for f in others]} if others else {}),
             "font_sizes": [size_counts(s) for s in sizes],  # per font: {size: images}
             "num_phrases": len(phrases), "corpus_lines_kept": kept,
             "corpus": {"source": cfg.corpus.source, "path": cfg.corpus.path, "max_chars": cfg.max_chars,
                        "min_chars": cfg.min_chars, "max_phrases": cfg.max_phrases},
         }
 
-    expect = {"key": key, "classes": [f.name for f in fonts], "num_phrases": len(phrases)}
+    expect = {"key": key, "classes": classes, "num_phrases": len(phrases)}
     return cached(root, build, cfg.verify_checksums, expect, rehash)
 
 

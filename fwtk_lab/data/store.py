@@ -102,7 +102,8 @@ def check_fields(root: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> N
     fonts = manifest.get("fonts")
     if manifest.get("kind") == "render" and not isinstance(fonts, list):
         raise CacheError(f"{root / MANIFEST}: a rendered dataset without its list of fonts")
-    if fonts is not None and (not isinstance(fonts, list) or [f.get("name") if isinstance(f, dict) else None for f in fonts] != classes):
+    named = classes[:-1] if manifest.get("other_fonts") else classes  # the `other` class is no font of its own
+    if fonts is not None and (not isinstance(fonts, list) or [f.get("name") if isinstance(f, dict) else None for f in fonts] != named):
         raise CacheError(f"{root / MANIFEST}: classes {classes} do not match the fonts it lists")
     path = root / "phrases.json"
     if path.is_file():

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from fwtk_lab.data import lineprep
+from fwtk_lab.data.dataset import OTHER
 from fwtk_lab.data.lineprep import Geometry
 from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkpoint
 from fwtk_lab.training.losses import probabilities
@@ -74,11 +75,9 @@ def measured_geometry(recipe_json: str, fonts: tuple[str, ...], height: int, wid
 class Prediction:
     probabilities: np.ndarray  # (classes,), the windows' evidence combined, at the fitted temperature
     windows: int  # windows of the line the model read
-    unknown: bool  # the top probability is below the checkpoint's unknown threshold
-
-    @property
-    def confidence(self) -> float:
-        return float(self.probabilities.max())
+    top: int  # the most probable font class (never `other`)
+    confidence: float  # its probability
+    unknown: bool  # `other` is the most probable class, or the confidence is below the unknown threshold
 
 
 @torch.inference_mode()
@@ -102,8 +101,16 @@ def classify(
     """One image of one line of text -> Prediction; lineprep.ImageError when it holds no ink."""
     windows = lineprep.prepare(img, geometry or geometry_of(model), invert)
     p = combine(window_log_probs(model, windows))
-    threshold = getattr(model, "unknown_threshold", None)
-    return Prediction(p, len(windows), threshold is not None and float(p.max()) < threshold)
+    return judge(p, list(model.classes), getattr(model, "unknown_threshold", None), len(windows))
+
+
+def judge(p: np.ndarray, classes: list[str], threshold: float | None, windows: int = 1) -> Prediction:
+    """The answer for class probabilities p: the most probable font, and whether it is `unknown`."""
+    fonts = np.array([c != OTHER for c in classes])
+    top = int(np.where(fonts, p, -1.0).argmax())
+    confidence = float(p[top])
+    unknown = bool(int(p.argmax()) != top or (threshold is not None and confidence < threshold))
+    return Prediction(p, windows, top, confidence, unknown)
 
 
 def label_key(name: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from fwtk_lab.data.dataset import OTHER
 from fwtk_lab.data.lineprep import ImageError, read_image
 from fwtk_lab.inference.classify import classify, geometry_of, label_key
 from fwtk_lab.training.calibration import BINS
@@ -60,21 +61,21 @@ def read_folder(root: str | Path) -> list[Item]:
 def run(model, items: list[Item], invert: str = "auto") -> list[dict]:
     """One record per image: label, known, predicted (or 'unknown'), top class, confidence, probabilities."""
     geometry = geometry_of(model)
-    keys = {label_key(c): i for i, c in enumerate(model.classes)}
+    keys = {label_key(c): i for i, c in enumerate(model.classes) if c != OTHER}  # `other` is no label
     records = []
     for item in items:
         try:
             pred = classify(model, read_image(item.path), invert, geometry)
         except ImageError as e:
             raise ValueError(f"image {str(item.path)!r}: {e}") from None
-        top = int(pred.probabilities.argmax())
+        top = int(pred.probabilities.argmax())  # `other` included: a known font called `other` is an error
         records.append(
             {
                 "file": str(item.path),
                 "font": item.label,
                 "label": keys.get(label_key(item.label), -1),
                 "top": top,
-                "predicted": "unknown" if pred.unknown else model.classes[top],
+                "predicted": "unknown" if pred.unknown else model.classes[pred.top],
                 "confidence": pred.confidence,
                 "unknown": pred.unknown,
                 "windows": pred.windows,

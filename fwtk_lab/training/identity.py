@@ -54,7 +54,7 @@ IGNORED_KEYS = {
     "dataset": {"build_workers", "verify_checksums"},
 }
 # Keys added after runs were made: they enter the hash only when set, so older runs keep their directories.
-ADDED_LATER = {"dataset": {"lines"}}
+ADDED_LATER = {"dataset": {"lines", "other_fonts"}}
 _CHOSEN: dict[str, str] = {}  # per process: what a run dir resolved to, so that re-resolving gives the same path
 
 
