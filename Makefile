@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint data bench bench-gpu bench-threads progression tensorboard clean
+.PHONY: help install train test lint data bench bench-gpu bench-threads progression real-images tensorboard clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
@@ -55,6 +55,9 @@ progression: install ## All series_* experiments x 3 seeds (multirun, ~1 h on 2 
 	$(PY) -m fwtk_lab.train -m seed=0,1,2 'experiment=glob(series_*)' dataset.max_phrases=$(PROGRESSION_PHRASES) \
 		trainer.enable_progress_bar=false hydra.sweep.dir=$(PROGRESSION_DIR) $(ARGS)
 	$(PY) -m fwtk_lab.report $(PROGRESSION_DIR)
+
+real-images: install ## Train the real-image model, calibrate `unknown`, evaluate on Agg-drawn lines (experiments/real_images.md; ARGS=FONTS)
+	bash experiments/real_images.sh $(ARGS)
 
 tensorboard: install ## Serve TensorBoard on the runs in outputs/
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)
