@@ -16,7 +16,7 @@ FIVE='DejaVuSans,DejaVuSerif,DejaVuSansMono,STIXGeneral,cmr10'
 OUT=outputs/real_images/$FONTS  # calibrated checkpoint, evaluation (the run itself: outputs/lines/<name>-<hash>)
 mkdir -p $OUT
 [ -f data/agg/select/manifest.csv ] || $PY -m fwtk_lab.data.agg_lines out=data/agg/select \
-  "faces=[$FIVE,'URW Bookman',Z003,'Nimbus Roman','Nimbus Mono PS',Caladea]" per_font=120 seed=11
+  "faces=[$FIVE,'URW Bookman',Z003,'Nimbus Roman','Nimbus Mono PS',Caladea]" per_font=300 seed=11
 [ -f data/agg/report/manifest.csv ] || $PY -m fwtk_lab.data.agg_lines out=data/agg/report \
   "faces=[$FIVE,C059,P052,'EB Garamond','Comic Neue','Noto Sans','Noto Serif','URW Gothic','Nimbus Sans']" per_font=200 seed=21
 # the run's own directory (rerunning finds it, resumes it or reports it); its last log line names metrics.json

@@ -24,6 +24,7 @@ from fwtk_lab.core import threads
 from fwtk_lab.core.cli import friendly_errors
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.core.launch import launch
+from fwtk_lab.data.dataset import OTHER
 from fwtk_lab.data.lineprep import ACCEPTED, ImageError, parse_invert, read_image
 from fwtk_lab.inference.classify import classify, geometry_of, load_model
 
@@ -35,8 +36,10 @@ def describe(model) -> str:
     g = geometry_of(model)
     threshold = model.unknown_threshold
     unknown = "no unknown threshold" if threshold is None else f"unknown below {threshold:.3f}"
+    fonts = [c for c in model.classes if c != OTHER]
+    other = " + other" if len(fonts) < len(model.classes) else ""
     return (
-        f"{target}, {len(model.classes)} fonts, windows {g.height}x{g.width} px, "
+        f"{target}, {len(fonts)} fonts{other}, windows {g.height}x{g.width} px, "
         f"temperature {model.temperature:.3f}, {unknown}"
     )
 
