@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from fwtk_lab.core.config import CONF_DIR, ConfigError
-from fwtk_lab.data import agg_lines
+from fwtk_lab.data import agg_lines, agg_sources
 from fwtk_lab.data.fonts import FontError
 
 FONTS = ["DejaVuSans", "cmr10"]
@@ -113,12 +113,12 @@ def test_unknown_font_names_it_and_what_is_accepted(monkeypatch):
     with pytest.raises(FontError, match="does not exist"):
         agg_lines.resolve_fonts(["/no/such/font.ttf"])
     # fc-match answers every name, falling back to some default family: that is refused
-    dejavu = str(agg_lines.embedded_dir() / "DejaVuSans.ttf")
-    monkeypatch.setattr(agg_lines, "fc_match", lambda name: ("DejaVu Sans", dejavu))
+    dejavu = str(agg_sources.embedded_dir() / "DejaVuSans.ttf")
+    monkeypatch.setattr(agg_sources, "fc_match", lambda name: ("DejaVu Sans", dejavu))
     with pytest.raises(FontError, match="falls back to 'DejaVu Sans'"):
-        agg_lines.resolve_font("Liberation Serif")
-    monkeypatch.setattr(agg_lines, "fc_match", lambda name: ("Liberation Serif,Liberation Serif Alt", dejavu))
-    assert agg_lines.resolve_font("liberation  serif") == ("liberationserif", dejavu)
+        agg_sources.resolve_font("Liberation Serif")
+    monkeypatch.setattr(agg_sources, "fc_match", lambda name: ("Liberation Serif,Liberation Serif Alt", dejavu))
+    assert agg_sources.resolve_font("liberation  serif") == ("liberationserif", dejavu)
 
 
 def test_existing_folder_is_refused_without_overwrite(tmp_path):
@@ -139,7 +139,7 @@ def test_snippet_starts_at_a_word():
     rng = np.random.default_rng(0)
     line = "Now is the winter of our discontent"
     for _ in range(20):
-        s = agg_lines.snippet(line, 10, rng)
+        s = agg_sources.snippet(line, 10, rng)
         assert len(s) == 10 and s in line and s[0] != " " and s[-1] != " "
         at = line.index(s)
         assert at == 0 or line[at - 1] == " "
