@@ -80,8 +80,14 @@ def _main(cfg: DictConfig) -> None:
     for key in ("ckpt_path", "images"):
         if cfg.get(key) in (None, "???"):
             raise ConfigError(f"{key} is required: python -m fwtk_lab.calibrate ckpt_path=FILE.ckpt images=DIR")
+    share = cfg.known_flagged
+    if isinstance(share, bool) or not isinstance(share, (int, float)):
+        raise ConfigError(f"known_flagged={share!r}; accepted: a share between 0 and 0.5, e.g. 0.03")
+    invert = str(cfg.invert).lower()
+    if invert not in ("auto", "true", "false"):
+        raise ConfigError(f"invert={cfg.invert!r}; accepted: auto, true, false")
     threads.configure(cfg.get("threads"))
-    chosen = calibrate(str(cfg.ckpt_path), str(cfg.images), float(cfg.known_flagged), str(cfg.invert))
+    chosen = calibrate(str(cfg.ckpt_path), str(cfg.images), float(share), invert)
     print(json.dumps(chosen, indent=2), flush=True)
     print(
         f"unknown threshold {chosen['unknown_threshold']:.4f} written into {cfg.ckpt_path}: "

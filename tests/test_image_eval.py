@@ -100,7 +100,7 @@ def test_folder_labels_from_sub_folders(run_dir, folder, tmp_path):
     assert sorted({i.label for i in items}) == ["DejaVu Sans", "cmr10"] and len(items) == 4
 
 
-@pytest.mark.parametrize("case", ["not_a_folder", "bad_manifest", "calibrate_without_unseen"])
+@pytest.mark.parametrize("case", ["not_a_folder", "bad_manifest", "calibrate_without_unseen", "bad_share"])
 def test_bad_folders_are_one_clear_error(run_dir, folder, tmp_path, case):
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     if case == "not_a_folder":
@@ -113,6 +113,9 @@ def test_bad_folders_are_one_clear_error(run_dir, folder, tmp_path, case):
             "fwtk_lab.evaluate", f"ckpt_path={ckpt}", f"images={tmp_path / 'm'}", f"hydra.run.dir={tmp_path / 'o'}"
         )
         expect = "file and font"
+    elif case == "bad_share":
+        proc = run_cli("fwtk_lab.calibrate", f"ckpt_path={ckpt}", f"images={folder}", "known_flagged=0.7", cwd=tmp_path)
+        expect = "known_flagged=0.7"
     else:
         only_known = tmp_path / "known"
         shutil.copytree(folder, only_known)
