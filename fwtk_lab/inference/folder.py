@@ -8,6 +8,7 @@ the confusion matrix and the calibration error; the others are unseen fonts, whi
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from fwtk_lab.core.files import atomic_write_bytes
 from fwtk_lab.data.dataset import OTHER
 from fwtk_lab.data.lineprep import ImageError, read_image
 from fwtk_lab.inference.classify import classify, geometry_of, label_key
@@ -22,6 +24,8 @@ from fwtk_lab.training.calibration import BINS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MAX_GROUP_VALUES = 12  # manifest columns with at most this many values get an accuracy breakdown
+# a record's own keys; the manifest's other columns (but free text) become breakdowns and CSV columns
+RECORD_KEYS = {"file", "font", "label", "top", "predicted", "confidence", "unknown", "windows", "probabilities", "text"}
 
 
 @dataclass
@@ -136,9 +140,6 @@ def summary(records: list[dict], classes: list[str]) -> dict:
     return out
 
 
-RECORD_KEYS = {"file", "font", "label", "top", "predicted", "confidence", "unknown", "windows", "probabilities", "text"}
-
-
 def reliability(records: list[dict]):
     """A reliability diagram (accuracy against confidence, BINS bins) of the known-font images."""
     from matplotlib.figure import Figure
@@ -164,10 +165,6 @@ def reliability(records: list[dict]):
 
 def write_predictions(records: list[dict], classes: list[str], path: Path) -> None:
     """predictions.csv: one row per image, probabilities per class last."""
-    import io
-
-    from fwtk_lab.core.files import atomic_write_bytes
-
     fixed = ["file", "font", "predicted", "confidence", "unknown", "windows"]
     extra = [k for k in (records[0] if records else {}) if k not in RECORD_KEYS]
     buf = io.StringIO()

@@ -158,14 +158,20 @@ class FontClassifier(pl.LightningModule):
 
     def calibrate(self) -> None:
         """Fit the temperature on this validation's logits; log the calibration error before and after."""
-        logits, labels = self.calibration["VAL"].compute()
-        self.calibration["VAL"].reset()
-        loss = self.cfg.get("loss", "ce")
-        logits, labels = logits.cpu(), labels.cpu()
+        loss, logits, labels = self.drain("val")
         self.temperature = fit_temperature(loss, logits, labels)
-        self.log("val/temperature", self.temperature)
-        self.log("val/ece", ece(loss, logits, labels))
-        self.log("val/ece_calibrated", ece(loss, logits, labels, self.temperature))
+        self.log_calibration("val", loss, logits, labels)
+
+    def drain(self, stage: str) -> tuple[str, torch.Tensor, torch.Tensor]:
+        """The loss's name and this evaluation's logits and labels (all ranks, on the CPU); the store empties."""
+        logits, labels = self.calibration[key(stage)].compute()
+        self.calibration[key(stage)].reset()
+        return self.cfg.get("loss", "ce"), logits.cpu(), labels.cpu()
+
+    def log_calibration(self, stage: str, loss: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.log(f"{stage}/temperature", self.temperature)
+        self.log(f"{stage}/ece", ece(loss, logits, labels))
+        self.log(f"{stage}/ece_calibrated", ece(loss, logits, labels, self.temperature))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["calibration"] = {"temperature": self.temperature, "unknown_threshold": self.unknown_threshold}
@@ -183,12 +189,7 @@ class FontClassifier(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.end_epoch("test")
-        logits, labels = self.calibration["TEST"].compute()
-        self.calibration["TEST"].reset()
-        loss = self.cfg.get("loss", "ce")
-        self.log("test/ece", ece(loss, logits.cpu(), labels.cpu()))
-        self.log("test/ece_calibrated", ece(loss, logits.cpu(), labels.cpu(), self.temperature))
-        self.log("test/temperature", self.temperature)
+        self.log_calibration("test", *self.drain("test"))
         k = self.num_parameters
         nll = float(self.test_nll.compute())
         self.log("test/params", float(k))
