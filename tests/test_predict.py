@@ -166,3 +166,20 @@ def test_flat_model_reads_windows_of_its_trained_width(tmp_path, images, monkeyp
     Image.new("L", (50, 20), 200).save(blank)
     with pytest.raises(ValueError, match="blank.png"):
         predict(str(path), [str(blank)])
+
+
+def test_series_recipes_give_their_own_geometry(tmp_path):
+    """predict maps a line onto the recipe the checkpoint was trained on: fixed16 draws at size 12 (smaller
+    letters than var_jitter's 16), lines says where its baseline and ascenders are."""
+    from fwtk_lab.inference.classify import geometry_of
+
+    def geometry(*overrides):
+        cfg = compose_train(["model=logreg", "slicer=none", *overrides], tmp_path)
+        shape = (cfg.dataset.height, cfg.dataset.width)
+        return geometry_of(FontClassifier(OmegaConf.to_container(cfg, resolve=True), ["A", "B"], shape))
+
+    var, fixed, lines = geometry(), geometry("dataset=fixed16"), geometry("dataset=lines")
+    assert (var.width, fixed.width, lines.width) == (64, 128, 64)
+    assert 10 <= var.ascender <= 13 and fixed.ascender < var.ascender - 1.5  # size 12 vs ~16
+    assert (lines.baseline, lines.ascender) == (12.0, 11.0)
+    assert 0 < fixed.baseline <= 16 and 0 < var.baseline <= 16

@@ -44,23 +44,25 @@ def geometry_of(model) -> Geometry:
     ds = model.cfg.dataset
     if ds.get("lines") is not None:
         return Geometry(height=h, width=w, baseline=float(ds.lines.baseline), ascender=float(ds.lines.ascender))
-    from omegaconf import OmegaConf
-
     fields = ("width", "height", "font_size", "fit_height", "max_font_size", "align", "size_rule")
-    recipe = {k: OmegaConf.to_container(ds, resolve=True).get(k) for k in fields}
+    recipe = {k: ds[k] for k in fields if k in ds}  # None kept: fit_height=None means "keep font_size"
     fonts = list(ds.get("fonts") or []) if ds.get("source", "render") == "render" else DEFAULT_FONTS
     return measured_geometry(json.dumps(recipe, sort_keys=True), tuple(fonts or DEFAULT_FONTS), h, w)
 
 
 @lru_cache(maxsize=16)
 def measured_geometry(recipe_json: str, fonts: tuple[str, ...], height: int, width: int) -> Geometry:
-    from fwtk_lab.data.fonts import resolve_paths
+    from fwtk_lab.data.fonts import FontError, resolve_paths
     from fwtk_lab.data.render import Recipe, Renderer
 
-    recipe = Recipe(**{k: v for k, v in json.loads(recipe_json).items() if v is not None})
+    recipe = Recipe(**json.loads(recipe_json))
     wide = replace(recipe, width=1024, jitter=(0, 0))  # the whole phrase, unshifted
+    try:
+        paths = resolve_paths(list(fonts))
+    except FontError:  # the training fonts are not on this machine: the embedded five stand in
+        paths = resolve_paths(DEFAULT_FONTS)
     baselines, ascenders = [], []
-    for path in resolve_paths(list(fonts)):
+    for path in paths:
         render = Renderer(path, wide)
         for phrase in REFERENCE:
             m = lineprep.line_metrics(render(phrase).astype(np.float64) / 255)
