@@ -558,8 +558,8 @@ TTA = {  # model -> the settings found (see bench.md), the target accuracy and t
             "optimizer.lr=0.01",
             "scheduler=cosine",
             "scheduler.interval=step",
-            "scheduler.T_max=1728",
-            "trainer.max_epochs=1",
+            "scheduler.T_max=3456",
+            "trainer.max_epochs=2",  # 1 epoch (T_max=1728) reached 99.08% in 15 s on the current recipe
         ],
         0.995,
         60,
