@@ -40,31 +40,20 @@ def calibrate(ckpt_path: str, images: str, known_flagged: float = 0.03, invert: 
     model = load_model(ckpt_path)
     model.unknown_threshold = None  # the confidences themselves, whatever was chosen before
     records = folder.run(model, folder.read_folder(images), invert)
-    known = np.array([r["confidence"] for r in records if r["label"] >= 0])
-    unseen = np.array([r["confidence"] for r in records if r["label"] < 0])
-    if len(known) == 0 or len(unseen) == 0:
+    sides = {"known": [r for r in records if r["label"] >= 0], "unseen": [r for r in records if r["label"] < 0]}
+    if not sides["known"] or not sides["unseen"]:
         raise ConfigError(
-            f"images={images!r} holds {len(known)} lines of the model's fonts ({', '.join(model.classes)}) and "
-            f"{len(unseen)} of other fonts; the threshold needs both"
+            f"images={images!r} holds {len(sides['known'])} lines of the model's fonts ({', '.join(model.classes)}) "
+            f"and {len(sides['unseen'])} of other fonts; the threshold needs both"
         )
-    threshold = choose_threshold(known, known_flagged)
-    flagged = {  # with the threshold: `other` answers count too (models trained with dataset.other_fonts)
-        side: float(np.mean([judge(np.array(r["probabilities"]), model.classes, threshold).unknown for r in rows]))
-        for side, rows in (
-            ("known", [r for r in records if r["label"] >= 0]),
-            ("unseen", [r for r in records if r["label"] < 0]),
+    threshold = choose_threshold(np.array([r["confidence"] for r in sides["known"]]), known_flagged)
+    chosen = {"unknown_threshold": threshold, "images": str(Path(images).resolve())}
+    for side, rows in sides.items():  # with the threshold: `other` answers count too (dataset.other_fonts)
+        chosen[f"{side}_fonts"] = sorted({r["font"] for r in rows})
+        chosen[f"{side}_lines"] = len(rows)
+        chosen[f"{side}_flagged"] = float(
+            np.mean([judge(np.array(r["probabilities"]), model.classes, threshold).unknown for r in rows])
         )
-    }
-    chosen = {
-        "unknown_threshold": threshold,
-        "images": str(Path(images).resolve()),
-        "known_fonts": sorted({r["font"] for r in records if r["label"] >= 0}),
-        "unseen_fonts": sorted({r["font"] for r in records if r["label"] < 0}),
-        "known_lines": int(len(known)),
-        "unseen_lines": int(len(unseen)),
-        "known_flagged": flagged["known"],
-        "unseen_flagged": flagged["unseen"],
-    }
     ckpt = load_checkpoint(ckpt_path)
     ckpt.setdefault("calibration", {"temperature": float(model.temperature)})
     ckpt["calibration"].update({"unknown_threshold": threshold, "unknown_selection": chosen})

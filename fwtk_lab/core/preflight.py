@@ -210,7 +210,7 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
             f"dataset.fonts={_show(ds.fonts)} gives {len(paths)} font; accepted: at least 2 fonts "
             f"(one class each), e.g. fonts=five"
         )
-    _, fonts, phrases, _, _ = dataset_lib.rendered_identity(ds)  # loads and checks every font, reads the corpus
+    _, fonts, others, phrases, _, _ = dataset_lib.rendered_identity(ds)  # loads and checks every font, reads the corpus
     if need_splits:
         codes = splits.assign(len(phrases), fractions, ds.split.seed)
         for k, name in enumerate(splits.SPLITS):
@@ -219,7 +219,7 @@ def check_dataset(ds: DictConfig, need_splits: bool) -> int | None:
                     f"the {name} split would be empty: dataset.split.{name}={fractions[name]} of "
                     f"{len(phrases)} phrases; raise dataset.split.{name} or dataset.max_phrases"
                 )
-    return len(dataset_lib.class_names(fonts, dataset_lib.other_fonts(ds, fonts)))
+    return len(dataset_lib.class_names(fonts, others))
 
 
 def check_model(cfg: DictConfig, n_classes: int | None) -> None:

@@ -193,8 +193,9 @@ def size_counts(sizes: np.ndarray) -> dict[str, int]:
     return {str(int(v)): int(c) for v, c in zip(values, counts)}
 
 
-def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list[str], int, str]:
-    """Recipe, fonts, phrases, corpus lines kept and the cache key of a render config (no pixels drawn)."""
+def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list, list[str], int, str]:
+    """Recipe, fonts, `other` fonts, phrases, corpus lines kept and the cache key of a render config (no
+    pixels drawn); every font is loaded and checked once here."""
     recipe = recipe_of(cfg)
     lines = lines_recipe_of(cfg)
     fonts = fontlib.resolve(list(cfg.fonts))
@@ -210,7 +211,7 @@ def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list[str], int,
     if others:
         parts["other_fonts"] = [f.sha256 for f in others]
     key = cache_key(parts)
-    return recipe, fonts, phrases, kept, key
+    return recipe, fonts, others, phrases, kept, key
 
 
 def identity(cfg: DatasetConfig) -> dict | None:
@@ -239,9 +240,8 @@ def class_names(fonts: list, others: list) -> list[str]:
 
 
 def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
-    recipe, fonts, phrases, kept, key = rendered_identity(cfg)
+    recipe, fonts, others, phrases, kept, key = rendered_identity(cfg)
     lines = lines_recipe_of(cfg)
-    others = other_fonts(cfg, fonts)
     classes = class_names(fonts, others)
     root = data_dir / f"{cfg.name}-{key}"
 
