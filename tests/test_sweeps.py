@@ -61,3 +61,22 @@ def test_optuna_search_persists_and_continues(tmp_path, data_dir):
     assert more.returncode == 0, more.stderr[-3000:]
     assert "has 2 finished trials; running 1 more" in more.stdout + more.stderr
     assert len(summary(tmp_path)["jobs"]) == 1
+
+
+def test_joblib_launcher_jobs_build_their_datasets_with_a_process_pool(tmp_path):
+    """`hydra/launcher=joblib` runs jobs in loky workers; a job that renders its dataset with 2 spawned
+    build workers must not die there (loky's start method is unknown to a spawned child)."""
+    proc = sweep(
+        tmp_path,
+        tmp_path / "data",  # not the session's: each job builds its own dataset here
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "dataset.build_workers=2",
+        "dataset.max_phrases=60,61",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cannot find context" not in proc.stderr
+    jobs = summary(tmp_path)["jobs"]
+    assert [j["status"] for j in jobs] == ["finished", "finished"]
+    assert all((Path(j["dir"]) / "metrics.json").is_file() for j in jobs)
+    assert len(list((tmp_path / "data").glob("var_jitter-*"))) == 2

@@ -175,11 +175,19 @@ def render_all(out_path: Path, font_paths: list[str], recipe: Recipe | LinesJob,
             for job in jobs:
                 done(_render_chunk(job))
         else:
-            ctx = mp.get_context("spawn")  # no fork of a process that may hold torch threads
-            with ctx.Pool(workers) as pool:
+            with spawn_context().Pool(workers) as pool:
                 for result in pool.imap_unordered(_render_chunk, jobs):
                     done(result)
     return sizes.reshape(classes, n)
+
+
+def spawn_context() -> mp.context.BaseContext:
+    """multiprocessing's spawn context (no fork of a process that may hold torch threads), also inside a
+    joblib launcher job: loky sets the job's default start method to "loky", which a spawned child
+    is told to use before it can import loky, so each child would die starting."""
+    if mp.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
+        mp.set_start_method("spawn", force=True)
+    return mp.get_context("spawn")
 
 
 def other_assignment(seed: int, n: int, fonts: int) -> np.ndarray:
