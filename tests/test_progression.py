@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import TINY, compose_train, run_cli
@@ -77,12 +78,20 @@ def test_experiment_configs_cover_the_progression():
         other = "var_jitter" if model in ("logreg", "mlp", "size_features") else "fixed16"
         assert {f"series_{model}", f"series_{model}_{other}"} <= names
     assert {"series_rnn_faithful", "series_cnn_rnn_faithful", "series_cnn_rnn_small_faithful"} <= names
-    for name in names:
-        cfg = OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml")
-        assert cfg.series.step and cfg.series.figure and cfg.series.variant in ("corrected", "faithful")
+    assert {"series_cnn_trained", "series_cnn_rnn_trained", "series_cnn_rnn_small_trained"} <= names
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        composed = {name: compose("train", overrides=[f"experiment={name}"]) for name in names}
+    for name, cfg in composed.items():
+        variants = ("corrected", "faithful", "trained", "raw_pixels")
+        assert cfg.series.step and cfg.series.figure and cfg.series.variant in variants
         if cfg.series.variant == "faithful":
             assert cfg.loss == "keras_sigmoid_ce" and cfg.data.pixel_scale == 1 and cfg.data.batch_size == 32
             assert cfg.trainer.max_epochs == 1
+        if cfg.series.variant in ("trained", "raw_pixels"):  # beside the series' own config: the same model
+            series = composed[name.removesuffix("_trained").removesuffix("_raw_pixels")]
+            assert cfg.model == series.model and cfg.dataset == series.dataset, name
+        if cfg.series.variant == "raw_pixels":
+            assert cfg.data.pixel_scale == 1 and cfg.optimizer == series.optimizer
 
 
 def test_report_on_two_tiny_runs(tmp_path, data_dir):
@@ -124,3 +133,11 @@ def test_report_on_two_tiny_runs(tmp_path, data_dir):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert report.main([str(empty)]) == 2
+
+
+def test_learning_curves_are_smoothed_as_tensorboard_does():
+    """A debiased moving average: a constant stays itself from the first point; a step is followed, not jumped."""
+    assert report.smooth([2.0] * 5) == pytest.approx([2.0] * 5)
+    out = report.smooth([1.0] * 10 + [0.0] * 50)
+    assert out[9] == pytest.approx(1.0) and 0.0 < out[10] < 1.0 and out[-1] < 0.01
+    assert all(a >= b for a, b in zip(out[10:], out[11:]))

@@ -171,3 +171,30 @@ def test_checkpoints_record_their_dataset(run):
         recorded = torch.load(ckpt, map_location="cpu", weights_only=False)[KEY]
         assert recorded["name"] == Path(metrics["dataset"]).name and recorded["key"] in recorded["name"]
         assert recorded["classes"] == metrics["classes"]
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_cosine_with_no_t_max_spans_the_whole_run(interval, tmp_path, data_dir):
+    """scheduler=cosine_steps (T_max null): the cosine runs over every optimizer step (or epoch) of the run,
+    so the learning rate reaches eta_min at its end whatever the dataset size."""
+    cfg = compose_train(
+        ["model=logreg", "scheduler=cosine_steps", f"scheduler.interval={interval}", f"paths.data_dir={data_dir}"],
+        tmp_path,
+    )
+    dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
+    dm.setup("fit")
+    module = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        use_distributed_sampler=False,
+    )
+    trainer.fit(module, datamodule=dm)
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.T_max == (trainer.global_step if interval == "step" else 2) > 1
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)

@@ -199,6 +199,13 @@ class FontClassifier(pl.LightningModule):
     def confusion_matrix(self) -> torch.Tensor:
         return self.confusion.compute().cpu()
 
+    def run_length(self, interval: str) -> int:
+        """Optimizer steps (interval=step) or epochs of the whole run; 1 before a Trainer is attached (preflight)."""
+        if self._trainer is None:
+            return 1
+        steps = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
+        return max(1, int(steps))
+
     def configure_optimizers(self) -> dict:
         optimizer = instantiate(self.cfg.optimizer)(params=self.parameters())
         sched_cfg = self.cfg.get("scheduler")
@@ -206,6 +213,8 @@ class FontClassifier(pl.LightningModule):
             return {"optimizer": optimizer}
         sched_cfg = OmegaConf.to_container(sched_cfg, resolve=True)
         interval = sched_cfg.pop("interval", "epoch")
+        if "T_max" in sched_cfg and sched_cfg["T_max"] is None:  # cosine over the whole run
+            sched_cfg["T_max"] = self.run_length(interval)
         scheduler = instantiate(sched_cfg)(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
