@@ -86,7 +86,7 @@ def test_experiment_configs_cover_the_progression():
         assert cfg.series.step and cfg.series.figure and cfg.series.variant in variants
         if cfg.series.variant == "faithful":
             assert cfg.loss == "keras_sigmoid_ce" and cfg.data.pixel_scale == 1 and cfg.data.batch_size == 32
-            assert cfg.trainer.max_epochs == 1
+            assert cfg.trainer.max_epochs == 1 and cfg.model.cell == "keras1_lstm"
         if cfg.series.variant in ("trained", "raw_pixels"):  # beside the series' own config: the same model
             series = composed[name.removesuffix("_trained").removesuffix("_raw_pixels")]
             assert cfg.model == series.model and cfg.dataset == series.dataset, name

@@ -7,9 +7,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from fwtk_lab.models.keras1 import Keras1LSTM
+
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN, "keras1_lstm": Keras1LSTM}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1, "keras1_lstm": 4}
 
 
 def check_positive(name: str, value: int) -> None:
@@ -64,7 +66,7 @@ class RecurrentHead(nn.Module):
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         _, h = self.rnn(seq)
-        if self.cell == "lstm":
+        if self.cell in ("lstm", "keras1_lstm"):
             h = h[0]  # (h_n, c_n) -> h_n
         # h_n: (layers * directions, B, hidden); the top layer's states are the last `directions` rows.
         # For a bidirectional net the backward row is its state after reading back to step 0 (as Keras).
