@@ -198,3 +198,23 @@ def test_cosine_with_no_t_max_spans_the_whole_run(interval, tmp_path, data_dir):
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.T_max == (trainer.global_step if interval == "step" else 2) > 1
     assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_whole_run_cosine_is_not_stretched_on_resume(tmp_path, data_dir):
+    """A finished scheduler=cosine_steps run rerun with a raised trainer.max_epochs would restore the cosine's
+    old length and climb back up after it: refused with one line, the run's checkpoints left as they were."""
+    args = [
+        *TINY,
+        "model=logreg",
+        "scheduler=cosine_steps",
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp_path / 'outputs'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    first = run_cli("fwtk_lab.train", *args, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "checkpoints").iterdir()}
+    longer = run_cli("fwtk_lab.train", *args, "trainer.max_epochs=2")
+    assert longer.returncode == 2, longer.stderr[-3000:]
+    assert "scheduler.T_max: null" in longer.stderr and "Traceback" not in longer.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "checkpoints").iterdir()} == before

@@ -206,6 +206,23 @@ class FontClassifier(pl.LightningModule):
         steps = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
         return max(1, int(steps))
 
+    def on_train_start(self) -> None:
+        """A cosine over the whole run (T_max null) restored from a run of another length would climb back up
+        after its end: refuse to resume it with a changed trainer.max_epochs (as `cosine` is, by its hash)."""
+        sched_cfg = self.cfg.get("scheduler") or {}
+        if "T_max" not in sched_cfg or sched_cfg.T_max is not None:
+            return
+        planned = self.run_length(sched_cfg.get("interval", "epoch"))
+        for config in self.trainer.lr_scheduler_configs:
+            if config.scheduler.T_max != planned:
+                from fwtk_lab.training.resume import ResumeError
+
+                raise ResumeError(
+                    f"scheduler.T_max: null runs the cosine over the whole run, which the checkpoint planned over "
+                    f"{config.scheduler.T_max} {config.interval}s and this command over {planned}: rerun with the "
+                    f"trainer.max_epochs it was started with, or resume=never for a new run"
+                )
+
     def configure_optimizers(self) -> dict:
         optimizer = instantiate(self.cfg.optimizer)(params=self.parameters())
         sched_cfg = self.cfg.get("scheduler")
