@@ -44,6 +44,25 @@ class LossRecorder(pl.Callback):
         self.losses.append(float(outputs["loss"]))
 
 
+def fit_quietly(cfg, **trainer_args) -> pl.Trainer:
+    """Fit a FontClassifier of `cfg` on its data with a bare Trainer (no logger, checkpoints or validation)."""
+    dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
+    dm.setup("fit")
+    module = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        use_distributed_sampler=False,
+        **trainer_args,
+    )
+    trainer.fit(module, datamodule=dm)
+    return trainer
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_each_model_learns_on_tiny_data(model, tmp_path, data_dir):
     """A few dozen steps on the tiny rendered dataset: the training loss falls.
@@ -57,22 +76,8 @@ def test_each_model_learns_on_tiny_data(model, tmp_path, data_dir):
         [f"model={model}", f"dataset={dataset}", f"optimizer.lr={lr}", f"paths.data_dir={data_dir}"], tmp_path
     )
     pl.seed_everything(0)
-    dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
-    dm.setup("fit")
-    module = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
     recorder = LossRecorder()
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[recorder],
-        use_distributed_sampler=False,
-    )
-    trainer.fit(module, datamodule=dm)
+    fit_quietly(cfg, max_steps=steps, callbacks=[recorder])
     first, last = recorder.losses[:8], recorder.losses[-8:]
     assert len(recorder.losses) == steps
     assert sum(last) / len(last) < 0.9 * sum(first) / len(first), (model, first, last)
@@ -181,20 +186,7 @@ def test_cosine_with_no_t_max_spans_the_whole_run(interval, tmp_path, data_dir):
         ["model=logreg", "scheduler=cosine_steps", f"scheduler.interval={interval}", f"paths.data_dir={data_dir}"],
         tmp_path,
     )
-    dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
-    dm.setup("fit")
-    module = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        use_distributed_sampler=False,
-    )
-    trainer.fit(module, datamodule=dm)
+    trainer = fit_quietly(cfg, max_epochs=2)
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.T_max == (trainer.global_step if interval == "step" else 2) > 1
     assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
