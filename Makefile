@@ -34,8 +34,11 @@ lint: install ## ruff check (pyflakes, pycodestyle, bugbear) and ruff format --c
 data: install ## Build or verify the dataset cache; print counts, bytes, build time; write a sample sheet
 	$(PY) -m fwtk_lab.data $(ARGS)
 
-bench: install ## Speed benchmarks -> experiments/bench.md (ARGS='overhead compute eval startup data tta', or some)
-	$(PY) experiments/bench.py $(ARGS)
+# Each section in a process of its own: in one process, eval measured after compute's torch.compile gave a
+# 2.37-2.67x ratio (test 43-47k images/s, training 16-20k samples/s), in a fresh one 4.4x (61k, 14k).
+BENCH_SECTIONS ?= overhead compute eval startup data tta
+bench: install ## Speed benchmarks -> experiments/bench.md, each section in its own process (BENCH_SECTIONS='eval tta', or some)
+	@for s in $(BENCH_SECTIONS); do echo "== bench $$s"; $(PY) experiments/bench.py $$s $(ARGS) || exit 1; done
 
 bench-gpu: install ## GPU benchmark where a device is lent: samples/s per model, fp32 vs bf16, resident epoch (bench_gpu.md)
 	$(PY) experiments/bench_gpu.py $(ARGS)

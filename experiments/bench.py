@@ -1,6 +1,6 @@
 """Speed benchmarks of issue 7: framework overhead, compute, evaluation, start-up, time to accuracy, data.
 
-    .venv/bin/python experiments/bench.py SECTION [SECTION ...] [--quick]     (make bench: all of them)
+    .venv/bin/python experiments/bench.py SECTION [SECTION ...] [--quick]     (make bench: each section in its own process)
 
 Sections: overhead (plain loop vs bare LightningModule vs fwtk_lab, cnn_rnn and rnn), compute (FLOPs,
 GFLOP/s against the 1-thread matmul peak, variants), eval (test split images/s vs training samples/s),
