@@ -314,17 +314,17 @@ def report(dirs: list[str], out: Path, command: str | None = None, title: str = 
         + (f" The runs: `{command}`." if command else ""),
         "",
         "Budget per row: `epochs` (trained), `phrases` (dataset.max_phrases, `all`: every phrase of the corpus; "
-        "x fonts images, split by phrase "
-        "0.5/0.1/0.4 train/val/test), `train images` (the split the model was fitted to). `wall s`: fit + test "
+        "x fonts images, split by phrase 0.5/0.1/0.4 train/val/test), `train images` (the split the model was fitted to). `wall s`: fit + test "
         "seconds per run, mean over seeds. Test accuracy is on the test split, never seen by model selection; the "
         "spread is the sample standard deviation over seeds. `train AIC` = 2k + 2 x (NLL summed over the training "
         "split, with the tested weights): the series computed 2k - 2 x (mean log loss) on its held-out half, which "
         "has the wrong sign and a mean in place of a sum, so its numbers are not comparable. `corrected`: logits "
         "with softmax cross-entropy and pixels in [0, 1]; `faithful`: the series' sigmoid outputs under Keras 1 "
-        "categorical cross-entropy, raw 0-255 pixels and Keras 1's LSTM (sigmoid activation, hard-sigmoid gates, one "
-        "bias per gate); `raw_pixels`: the corrected cnn fed raw 0-255 pixels, as the series fed it; `trained`: corrected, at the series' model size, trained "
-        "to convergence with our optimizer and budget (the experiment's config) instead of the series' optimizer and "
-        "epochs. `(series)` marks the recipe the series used for the step.",
+        "categorical cross-entropy, raw 0-255 pixels and Keras 1's LSTM (sigmoid activation, hard-sigmoid gates, "
+        "one bias per gate); `raw_pixels`: the corrected cnn fed raw 0-255 pixels, as the series fed it; "
+        "`trained`: corrected, at the series' model size, trained to convergence with our optimizer and budget "
+        "(the experiment's config) instead of the series' optimizer and epochs. `(series)` marks the recipe the "
+        "series used for the step.",
         "",
         *table(rows),
         "",

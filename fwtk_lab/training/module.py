@@ -11,6 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
+from fwtk_lab.training.resume import ResumeError
 
 STAGES = ("train", "val", "test")
 EVAL_CHUNK = 256  # images per forward call when evaluating on the CPU (see FontClassifier.forward)
@@ -215,8 +216,6 @@ class FontClassifier(pl.LightningModule):
         planned = self.run_length(sched_cfg.get("interval", "epoch"))
         for config in self.trainer.lr_scheduler_configs:
             if config.scheduler.T_max != planned:
-                from fwtk_lab.training.resume import ResumeError
-
                 raise ResumeError(
                     f"scheduler.T_max: null runs the cosine over the whole run, which the checkpoint planned over "
                     f"{config.scheduler.T_max} {config.interval}s and this command over {planned}: rerun with the "
