@@ -33,10 +33,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-import fwtk_lab  # noqa: E402,F401  (first: OMP_WAIT_POLICY before torch starts OpenMP)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+import fwtk_lab  # noqa: E402,F401  (first: OMP_WAIT_POLICY before torch starts OpenMP)
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)  # no "GPU available" etc. per Trainer
 logging.getLogger("lightning_fabric").setLevel(logging.ERROR)
@@ -80,7 +81,8 @@ def save(section: str, key: str, value: dict) -> None:
 
 def compose(overrides: list[str], tmp: Path):
     """The train config as the command composes it, with outputs in tmp and the worktree's data cache."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     from fwtk_lab.core.config import CONF_DIR, validate
     from fwtk_lab.training import identity
@@ -241,7 +243,7 @@ def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None, manua
     from omegaconf import OmegaConf
 
     from fwtk_lab.data.datamodule import FontDataModule
-    from fwtk_lab.train import build_trainer
+    from fwtk_lab.runs.trainer import build_trainer
     from fwtk_lab.training.module import FontClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -463,7 +465,7 @@ def evaluation(model: str = "cnn_rnn", rounds: int = 3) -> None:
     """Images/s of testing the test split with fwtk_lab's Trainer vs its training samples/s (same process)."""
     from omegaconf import OmegaConf
 
-    from fwtk_lab.train import build_trainer
+    from fwtk_lab.runs.trainer import build_trainer
     from fwtk_lab.training.module import FontClassifier
 
     dm = default_store()

@@ -21,12 +21,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-import fwtk_lab  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from bench import compose, default_store, make_encoder  # noqa: E402
+
+import fwtk_lab  # noqa: E402,F401
 
 MODELS = ("logreg", "mlp", "size_features", "cnn", "rnn", "cnn_rnn", "cnn_rnn_small", "transformer")
 
@@ -77,7 +77,7 @@ def through_trainer(device: torch.device, quick: bool) -> float:
     from omegaconf import OmegaConf
 
     from fwtk_lab.data.datamodule import FontDataModule
-    from fwtk_lab.train import build_trainer
+    from fwtk_lab.runs.trainer import build_trainer
     from fwtk_lab.training.module import FontClassifier
 
     with tempfile.TemporaryDirectory() as tmp:

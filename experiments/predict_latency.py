@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/predict_latency.py CKPT DIR [--n 300]
 
-DIR is a folder written by `python -m fwtk_lab.data.agg_lines`; prints the median, 90th percentile and
+DIR is a folder written by `python -m fwtk_lab.agg_lines`; prints the median, 90th percentile and
 maximum over the images, and the same for the longest lines (whole lines at 64 px).
 """
 

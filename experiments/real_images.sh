@@ -15,9 +15,9 @@ FONTS=${1:-with_system_others}
 FIVE='DejaVuSans,DejaVuSerif,DejaVuSansMono,STIXGeneral,cmr10'
 OUT=outputs/real_images/$FONTS  # calibrated checkpoint, evaluation (the run itself: outputs/lines/<name>-<hash>)
 mkdir -p $OUT
-[ -f data/agg/select/manifest.csv ] || $PY -m fwtk_lab.data.agg_lines out=data/agg/select \
+[ -f data/agg/select/manifest.csv ] || $PY -m fwtk_lab.agg_lines out=data/agg/select \
   "faces=[$FIVE,'URW Bookman',Z003,'Nimbus Roman','Nimbus Mono PS',Caladea]" per_font=300 seed=11
-[ -f data/agg/report/manifest.csv ] || $PY -m fwtk_lab.data.agg_lines out=data/agg/report \
+[ -f data/agg/report/manifest.csv ] || $PY -m fwtk_lab.agg_lines out=data/agg/report \
   "faces=[$FIVE,C059,P052,'EB Garamond','Comic Neue','Noto Sans','Noto Serif','URW Gothic','Nimbus Sans']" per_font=200 seed=21
 # the run's own directory (rerunning finds it, resumes it or reports it); its last log line names metrics.json
 METRICS=$($PY -m fwtk_lab.train experiment=lines_cnn_rnn fonts=$FONTS trainer.enable_progress_bar=false 2>&1 \

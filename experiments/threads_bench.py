@@ -14,12 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-import fwtk_lab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its OpenMP threads)
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+import fwtk_lab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its OpenMP threads)
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.models.slicer import BlockSlicer
 

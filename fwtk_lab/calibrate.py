@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from fwtk_lab.cli.errors import friendly_errors
+from fwtk_lab.cli.launch import launch
 from fwtk_lab.core import threads
-from fwtk_lab.core.cli import friendly_errors
-from fwtk_lab.core.config import CONF_DIR, ConfigError
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.core.files import atomic_write_bytes
-from fwtk_lab.core.launch import launch
 from fwtk_lab.inference import folder
 from fwtk_lab.inference.classify import judge, load_model
-from fwtk_lab.training.checkpoint_io import load as load_checkpoint
+from fwtk_lab.runs.checkpoint_file import load as load_checkpoint
 
 
 def choose_threshold(known: np.ndarray, known_flagged: float) -> float:

@@ -16,18 +16,20 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from fwtk_lab.training import checkpoint_io, figures
+from fwtk_lab.cli.errors import friendly_errors
+from fwtk_lab.cli.launch import launch
+from fwtk_lab.cli.preflight import preflight
 from fwtk_lab.core import threads
-from fwtk_lab.core.cli import friendly_errors
-from fwtk_lab.core.config import CONF_DIR, ConfigError, validate
-from fwtk_lab.core.launch import launch
-from fwtk_lab.core.preflight import preflight
+from fwtk_lab.core.config import CONF_DIR, validate
+from fwtk_lab.core.errors import ConfigError
+from fwtk_lab.core.files import atomic_write_json
 from fwtk_lab.data import dataset as dataset_lib
 from fwtk_lab.data.datamodule import FontDataModule
-from fwtk_lab.core.files import atomic_write_json
-from fwtk_lab.training.dataset_identity import KEY as DATASET_KEY
 from fwtk_lab.inference import folder
 from fwtk_lab.inference.classify import load_model
+from fwtk_lab.runs import checkpoint_file
+from fwtk_lab.runs.dataset_record import KEY as DATASET_KEY
+from fwtk_lab.training import figures
 from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.evaluate")
@@ -67,7 +69,7 @@ def evaluate(
     allow_other_data: bool = False,
 ) -> dict:
     """Test metrics and confusion matrix of a checkpoint, on the dataset and split its run used."""
-    ckpt = checkpoint_io.load(ckpt_path)
+    ckpt = checkpoint_file.load(ckpt_path)
     run_cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
     validate(run_cfg)
     check_same_data(ckpt, run_cfg, str(ckpt_path), allow_other_data)

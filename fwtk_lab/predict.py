@@ -20,10 +20,10 @@ from typing import Any, Sequence
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from fwtk_lab.cli.errors import friendly_errors
+from fwtk_lab.cli.launch import launch
 from fwtk_lab.core import threads
-from fwtk_lab.core.cli import friendly_errors
 from fwtk_lab.core.config import CONF_DIR
-from fwtk_lab.core.launch import launch
 from fwtk_lab.data.dataset import OTHER
 from fwtk_lab.data.lineprep import ACCEPTED, ImageError, parse_invert, read_image
 from fwtk_lab.inference.classify import classify, geometry_of, load_model

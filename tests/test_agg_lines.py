@@ -156,12 +156,12 @@ def test_random_colours_have_contrast():
 
 def test_cli_writes_a_folder_and_refuses_a_bad_font(tmp_path):
     out = tmp_path / "cli"
-    proc = run_cli("fwtk_lab.data.agg_lines", f"out={out}", "faces=[DejaVuSans,cmr10]", "per_font=2", "sizes_px=[16]")
+    proc = run_cli("fwtk_lab.agg_lines", f"out={out}", "faces=[DejaVuSans,cmr10]", "per_font=2", "sizes_px=[16]")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(read_manifest(out)) == 4 and len(list((out / "images").glob("*.png"))) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli"]  # no outputs/, .hydra/ or log beside it
     bad = tmp_path / "bad"
-    proc = run_cli("fwtk_lab.data.agg_lines", f"out={bad}", "faces=[DejaVuSans,NoSuchFontXYZ]", "per_font=2")
+    proc = run_cli("fwtk_lab.agg_lines", f"out={bad}", "faces=[DejaVuSans,NoSuchFontXYZ]", "per_font=2")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: font 'NoSuchFontXYZ'"), proc.stderr

@@ -7,12 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import dataset_cfg, embedded
+
 from fwtk_lab.data import corpus, dataset, fonts
 from fwtk_lab.data.corpus import CorpusError
 from fwtk_lab.data.fonts import FontError
-
 
 # ---------------------------------------------------------------------------------------------- 1. corpus
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
-
 from conftest import compose_train
+
 from fwtk_lab.data.datamodule import BatchIndexed, EpochBatchSampler, FontDataModule
 
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, run_cli
 
 
@@ -61,7 +60,7 @@ def test_ddp_run_interrupted_by_sigterm_resumes_bit_identical(tmp_path, data_dir
 
     import torch
 
-    from fwtk_lab.training.checkpoint_io import load
+    from fwtk_lab.runs.checkpoint_file import load
 
     here = Path(__file__).resolve().parent
     args = [

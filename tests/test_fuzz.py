@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, TINY_FONTS, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY, TINY_FONTS, run_cli
-from fwtk_lab.core import launch
-from fwtk_lab.core.cli import USER_ERRORS
+from fwtk_lab.cli import launch
+from fwtk_lab.cli.errors import USER_ERRORS
 from fwtk_lab.data import fonts, store
-from fwtk_lab.training import checkpoint_io
+from fwtk_lab.runs import checkpoint_file
 
 OUTCOMES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -255,7 +255,7 @@ def ckpt_bytes(tmp_path_factory) -> bytes:
 def test_fuzz_checkpoint_files(tmp_path_factory, ckpt_bytes, cut, junk):
     path = tmp_path_factory.getbasetemp() / "fuzz.ckpt"
     path.write_bytes(ckpt_bytes[: int(len(ckpt_bytes) * cut)] + junk)
-    record("checkpoint files", lambda: checkpoint_io.load(path))
+    record("checkpoint files", lambda: checkpoint_file.load(path))
 
 
 # ------------------------------------------------------------------------------------ the command line

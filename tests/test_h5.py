@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
 from conftest import dataset_cfg
-from fwtk_lab.data import dataset, store
-from fwtk_lab.core.config import ConfigError
 
+from fwtk_lab.core.config import ConfigError
+from fwtk_lab.data import dataset, store
 
 # ------------------------------------------------------------------------------------------ 9. HDF5 import
 

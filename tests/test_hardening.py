@@ -9,16 +9,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import TINY, compose_train, copy_cache, dataset_cfg, run_cli
 from omegaconf import OmegaConf
 
-from conftest import TINY, compose_train, dataset_cfg, run_cli, copy_cache
-from fwtk_lab.core import files, launch, preflight as pf
-from fwtk_lab.core.cli import USER_ERRORS
+from fwtk_lab.cli import launch
+from fwtk_lab.cli import preflight as pf
+from fwtk_lab.cli.errors import USER_ERRORS
+from fwtk_lab.core import files
 from fwtk_lab.core.config import ConfigError
 from fwtk_lab.data import dataset, fonts, store
 from fwtk_lab.data.fonts import FontError
 from fwtk_lab.data.store import CacheError
-from fwtk_lab.training import checkpoint_io
+from fwtk_lab.runs import checkpoint_file
 
 
 def embedded(name: str) -> str:
@@ -128,8 +130,8 @@ def test_paths_that_cannot_be_used(tmp_path):
 def test_directory_given_for_a_file_says_so(tmp_path):
     with pytest.raises(ConfigError, match="is a directory"):
         pf.preflight(compose_train([f"ckpt_path={tmp_path}"], tmp_path), "train")
-    with pytest.raises(checkpoint_io.CheckpointError, match="is a directory"):
-        checkpoint_io.load(tmp_path)
+    with pytest.raises(checkpoint_file.CheckpointError, match="is a directory"):
+        checkpoint_file.load(tmp_path)
     with pytest.raises(ConfigError, match="is a directory"):
         dataset.prepare(dataset_cfg(source="h5", path=str(tmp_path)), tmp_path / "data")
 
@@ -324,7 +326,7 @@ def test_enospc_writing_a_file_keeps_the_previous_one(tmp_path, monkeypatch):
 
 def test_evaluate_refuses_a_checkpoint_whose_data_changed(tmp_path, caplog):
     from fwtk_lab.evaluate import check_same_data
-    from fwtk_lab.training.dataset_identity import KEY
+    from fwtk_lab.runs.dataset_record import KEY
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"line number {i} of a small corpus for testing" for i in range(60)))

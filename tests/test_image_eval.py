@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY, TINY_FONTS, run_cli
 
 UNSEEN = ["cmtt10", "cmss10"]  # other designs than the tiny model's three fonts

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import embedded
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import embedded
 from fwtk_lab.data import lineprep
 from fwtk_lab.data.lineprep import Geometry
 

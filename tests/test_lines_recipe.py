@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import compose_train, dataset_cfg, embedded
 from omegaconf import OmegaConf
 
 from fwtk_lab.core.config import ConfigError, LinesConfig
 from fwtk_lab.data import dataset, lineprep
 from fwtk_lab.data.lines import LineRenderer, LinesRecipe
-from fwtk_lab.training.identity import config_hash
+from fwtk_lab.runs.identity import config_hash
 
 
 def lines_cfg(**changes):

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import TINY, TINY_FONTS, compose_train, run_cli
 from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import TINY, TINY_FONTS, compose_train, run_cli
 from fwtk_lab.data.fonts import embedded_dir
-from fwtk_lab.training.module import FontClassifier
 from fwtk_lab.predict import normalize_argv, predict
+from fwtk_lab.training.module import FontClassifier
 
 PHRASE = "Shall I compare thee"
 

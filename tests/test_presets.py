@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TINY, compose_train, run_cli
 from hydra import compose, initialize_config_dir
 from pytorch_lightning.callbacks import EarlyStopping, RichModelSummary, RichProgressBar
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -18,10 +19,10 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
-from conftest import TINY, compose_train, run_cli
 from fwtk_lab.core.config import CONF_DIR
-from fwtk_lab.train import build_trainer, train
-from fwtk_lab.training import components, loggers
+from fwtk_lab.runs import trainer
+from fwtk_lab.runs.trainer import build_trainer
+from fwtk_lab.train import train
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 SMALL = ["model=cnn_rnn_small"]
@@ -129,9 +130,9 @@ def test_tensorboard_custom_scalars_layout(many_run):
 def test_logger_with_missing_package_names_the_extra(name, monkeypatch, tmp_path):
     cfg = compose_train([f"logger={name}"], tmp_path)
     real = importlib.util.find_spec
-    monkeypatch.setattr(loggers.importlib.util, "find_spec", lambda pkg, *a: None if pkg == name else real(pkg, *a))
-    with pytest.raises(loggers.MissingExtraError, match=rf"pip install 'fwtk_lab\[{name}\]'"):
-        loggers.check_extras(cfg.logger)
+    monkeypatch.setattr(trainer.importlib.util, "find_spec", lambda pkg, *a: None if pkg == name else real(pkg, *a))
+    with pytest.raises(trainer.MissingExtraError, match=rf"pip install 'fwtk_lab\[{name}\]'"):
+        trainer.check_extras(cfg.logger)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
@@ -156,7 +157,7 @@ def test_wandb_without_the_package_is_one_error_line_at_the_cli(tmp_path, data_d
 
 def test_callback_switches(tmp_path):
     def kinds(*overrides: str) -> set[type]:
-        return {type(c) for c in components.callbacks(compose_train(list(overrides), tmp_path), has_logger=True)}
+        return {type(c) for c in trainer.callbacks(compose_train(list(overrides), tmp_path), has_logger=True)}
 
     shown = kinds("trainer.enable_progress_bar=true", "trainer.enable_model_summary=true")
     assert {RichProgressBar, RichModelSummary} <= shown and EarlyStopping not in shown

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY, compose_train, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import TINY, compose_train, run_cli
 from fwtk_lab import report
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.data.datamodule import FontDataModule

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY_FONTS, dataset_cfg, embedded
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import TINY_FONTS, dataset_cfg, embedded
 from fwtk_lab.data import dataset, render
 
 FIVE = ["DejaVuSans", "DejaVuSerif", "DejaVuSansMono", "STIXGeneral", "cmr10"]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY, run_cli
-from fwtk_lab.training.checkpoint_io import load
+
+from fwtk_lab.runs.checkpoint_file import load
 
 HERE = Path(__file__).resolve().parent
 # cnn_rnn_small with dropout 0.5: 10 training batches an epoch, a step checkpoint every 4 steps.

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from fwtk_lab.models.slicer import BlockSlicer, NoSlicer, SlicerError
-
 
 # ----------------------------------------------------------------------------------------------- 8. slicer
 

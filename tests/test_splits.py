@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from fwtk_lab.data import splits
-
 
 # ------------------------------------------------------------------------------------------------ 5. splits
 

@@ -6,11 +6,10 @@ import os
 import shutil
 
 import pytest
+from conftest import dataset_cfg
 
 from fwtk_lab.data import dataset, stamp, store
 from fwtk_lab.data.store import CacheError
-
-from conftest import dataset_cfg
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_cache, dataset_cfg
 from omegaconf import OmegaConf
 
-from conftest import dataset_cfg, copy_cache
 from fwtk_lab.data import dataset, store
 from fwtk_lab.data.store import CacheError
-
 
 ROOT = Path(__file__).resolve().parents[1]
 

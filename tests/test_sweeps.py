@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from conftest import TINY, run_cli
+from omegaconf import OmegaConf
 
 
 def sweep(tmp: Path, data_dir: Path, *args: str):

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import TINY, compose_train, run_cli
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import TINY, compose_train, run_cli
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.training.module import FontClassifier
 
@@ -169,7 +169,7 @@ def test_bad_config_fails_with_a_clear_message(override, expected, tmp_path, dat
 
 def test_checkpoints_record_their_dataset(run):
     """evaluate compares this with the dataset the run's config gives now (issue 9)."""
-    from fwtk_lab.training.dataset_identity import KEY
+    from fwtk_lab.runs.dataset_record import KEY
 
     metrics = json.loads((run / "metrics.json").read_text())
     for ckpt in (run / "checkpoints").glob("*.ckpt"):

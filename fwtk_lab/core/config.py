@@ -14,13 +14,11 @@ from typing import Any, List, Optional
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from fwtk_lab.core.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding conf/ (installed editable)
 CONF_DIR = PROJECT_ROOT / "conf"
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work, with the key and what is accepted."""
 
 
 @dataclass

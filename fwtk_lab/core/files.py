@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fwtk_lab.core.config import ConfigError
+from fwtk_lab.core.errors import ConfigError
 
 
 class DiskFullError(ConfigError):
@@ -24,15 +24,21 @@ def disk_full(e: BaseException) -> bool:
 
 def require_free(directory: str | Path, needed: int, what: str, key: str) -> None:
     """Raise DiskFullError before writing `needed` bytes into `directory` (or its nearest existing parent)."""
-    d = Path(directory)
-    while not d.exists() and d != d.parent:
-        d = d.parent
+    d = nearest_existing(directory)
     free = shutil.disk_usage(d).free
     if free < needed:
         raise DiskFullError(
             f"{what} needs {needed / 2**20:,.1f} MiB but {d} has {free / 2**20:,.1f} MiB free; "
             f"nothing was written; free some space or set {key} to a disk with room"
         )
+
+
+def nearest_existing(path: str | Path) -> Path:
+    """`path` itself if it exists, else its nearest existing parent (what creating it would write into)."""
+    d = Path(path)
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    return d
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -72,6 +78,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def allocate(path: Path) -> None:
+    """Reserve the memory-mapped file's blocks now: a full disk is ENOSPC here, not SIGBUS in a worker."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if disk_full(e):
+            raise
+        # filesystems without fallocate (EOPNOTSUPP): the free-space check above stands in
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:

@@ -13,11 +13,11 @@ from rich.table import Table
 
 from fwtk_lab.training import figures
 from fwtk_lab.data import splits
-from fwtk_lab.core.cli import friendly_errors
+from fwtk_lab.cli.errors import friendly_errors
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.core.files import disk_full
-from fwtk_lab.core.launch import launch
-from fwtk_lab.core.preflight import preflight
+from fwtk_lab.cli.launch import launch
+from fwtk_lab.cli.preflight import preflight
 from fwtk_lab.data.dataset import prepare
 
 log = logging.getLogger("fwtk_lab.data")

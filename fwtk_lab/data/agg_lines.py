@@ -1,7 +1,7 @@
 """Test images drawn by another renderer (matplotlib's Agg), to evaluate models on pixels this project did not draw.
 
-    python -m fwtk_lab.data.agg_lines out=agg_eval
-    python -m fwtk_lab.data.agg_lines out=agg_unseen 'faces=["Liberation Serif",Z003]' per_font=100
+    python -m fwtk_lab.agg_lines out=agg_eval
+    python -m fwtk_lab.agg_lines out=agg_unseen 'faces=["Liberation Serif",Z003]' per_font=100
 
 Writes OUT/images/<id>.png (RGB) and OUT/manifest.csv (one row per image: file, font, font_file, size_px,
 points, dpi, polarity, kind, text_source, text, ink, background). Image i of every font shows the same text
@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,10 +30,8 @@ from matplotlib.transforms import IdentityTransform
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from fwtk_lab.core.cli import friendly_errors
-from fwtk_lab.core.config import CONF_DIR, ConfigError
+from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.core.files import atomic_write_text
-from fwtk_lab.core.launch import launch
 from fwtk_lab.data.agg_sources import MIN_CHARS, other_lines, resolve_fonts, shakespeare_lines, snippet
 from fwtk_lab.data.fonts import FontError
 
@@ -258,31 +255,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def run(cfg: DictConfig) -> Path:
-    start = time.perf_counter()
-    out = write(cfg)
-    k = len(as_list(cfg, "faces"))
-    seconds = time.perf_counter() - start
-    print(
-        f"wrote {k * cfg.per_font} images ({k} x {cfg.per_font} per font) and manifest.csv to {out} in {seconds:.1f} s"
-    )
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="agg_lines")
-@friendly_errors
-def _main(cfg: DictConfig) -> None:
-    run(cfg)
-
-
-def main() -> None:
-    launch(_main, "agg_lines")
-
-
-if __name__ == "__main__":
-    main()

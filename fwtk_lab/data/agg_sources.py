@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import ft2font
 
-from fwtk_lab.core.config import ConfigError
+from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.data import fonts as font_checks
 from fwtk_lab.data.corpus import load_phrases
 from fwtk_lab.data.fonts import EMBEDDED, FONT_SUFFIXES, FontError, embedded_dir

@@ -7,6 +7,8 @@ import unicodedata
 from importlib import resources
 from pathlib import Path
 
+from fwtk_lab.core.errors import UserError
+
 # Typographic characters mapped to the ASCII that every font draws; anything else outside
 # printable ASCII is dropped after NFKD normalisation (which turns accented letters into
 # letter + combining mark, and the mark is then dropped: "é" -> "e").
@@ -21,7 +23,7 @@ _REPLACE = str.maketrans(REPLACEMENTS)
 _CONTROL = dict.fromkeys((*range(32), 127))  # ASCII outside 32-126: deleted by str.translate
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """The corpus is missing, unreadable or too small for the request."""
 
 

@@ -6,16 +6,17 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fwtk_lab.data import corpus, fonts as fontlib, store
-from fwtk_lab.core.config import ConfigError, DatasetConfig
-from fwtk_lab.core.files import DiskFullError, disk_full, require_free, sha256_file
+from fwtk_lab.core.config import DatasetConfig
+from fwtk_lab.core.errors import ConfigError
+from fwtk_lab.core.files import allocate, require_free
+from fwtk_lab.data import cache, corpus, h5, store
+from fwtk_lab.data import fonts as fontlib
 from fwtk_lab.data.lines import LineRenderer, LinesRecipe
 from fwtk_lab.data.render import Recipe, Renderer, jitters
 
@@ -32,7 +33,7 @@ def recipe_of(cfg: DatasetConfig) -> Recipe:
     )
     try:
         if len(cfg.jitter) != 2:
-            raise ValueError(f"dataset.jitter={list(cfg.jitter)} must be two integers [lo, hi)")
+            raise ValueError(f"dataset.jitter={list(cfg.jitter)}; accepted: two integers [lo, hi)")
         recipe.validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None
@@ -72,10 +73,6 @@ def _load_phrases(source: str, path: str | None, max_chars: int, min_chars: int 
         _PHRASES[key] = corpus.load_phrases(source, path, max_chars, min_chars)
     phrases, kept = _PHRASES[key]
     return list(phrases), kept
-
-
-def cache_key(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +215,7 @@ def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list, list[str]
     others = other_fonts(cfg, fonts)
     if others:
         parts["other_fonts"] = [f.sha256 for f in others]
-    key = cache_key(parts)
+    key = cache.cache_key(parts)
     return recipe, fonts, others, phrases, kept, key
 
 
@@ -260,7 +257,7 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> 
                      "paths.data_dir")
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
         del images
-        _allocate(tmp / "images.npy")
+        allocate(tmp / "images.npy")
         workers = cfg.build_workers or os.cpu_count() or 1
         job = recipe if lines is None else LinesJob(recipe, lines, cfg.seed)
         sizes = render_all(tmp / "images.npy", [f.path for f in fonts], job, phrases, cfg.seed, workers,
@@ -280,120 +277,7 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> 
         }
 
     expect = {"key": key, "classes": classes, "num_phrases": len(phrases)}
-    return cached(root, build, cfg.verify_checksums, expect, rehash)
-
-
-def _allocate(path: Path) -> None:
-    """Reserve the memory-mapped file's blocks now: a full disk is ENOSPC here, not SIGBUS in a worker."""
-    fd = os.open(path, os.O_RDWR)
-    try:
-        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
-    except OSError as e:
-        if disk_full(e):
-            raise
-        # filesystems without fallocate (EOPNOTSUPP): the free-space check above stands in
-    finally:
-        os.close(fd)
-
-
-def build_h5(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.Store:
-    """Import the original's layout: one dataset per font, (N, H, W) uint8, the label = the dataset's index."""
-    try:
-        import h5py
-    except ImportError:
-        raise ConfigError("dataset=h5 needs h5py: pip install 'fwtk_lab[h5]'") from None
-    if not cfg.path:
-        raise ConfigError("dataset=h5 needs dataset.path=FILE (an HDF5 file, one dataset per font)")
-    path = Path(cfg.path).expanduser()
-    if path.is_dir():
-        raise ConfigError(f"dataset.path={str(path)!r} is a directory; give an HDF5 file (one dataset per font)")
-    if not path.is_file():
-        raise ConfigError(f"dataset.path={str(path)!r} does not exist; give an HDF5 file (one dataset per font)")
-    key = cache_key({"kind": "h5", "sha256": sha256_file(path), "flipud": cfg.flipud})
-    root = data_dir / f"{cfg.name}-{key}"
-
-    def build(tmp: Path) -> dict:
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise ConfigError(f"dataset.path={str(path)!r} is not a readable HDF5 file ({e})") from None
-        with f:
-            names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
-            if not names:
-                raise ConfigError(f"{path}: no datasets; expected one (N, H, W) uint8 dataset per font")
-            shapes = {k: f[k].shape for k in names}
-            for k in names:
-                if f[k].dtype != np.uint8 or len(f[k].shape) != 3:
-                    raise ConfigError(f"{path}: dataset {k!r} is {f[k].dtype} {f[k].shape}; expected (N, H, W) uint8")
-            if len(set(shapes.values())) != 1:
-                raise ConfigError(f"{path}: datasets differ in shape {shapes}; every font needs the same (N, H, W)")
-            n, h, w = shapes[names[0]]
-            if n == 0:
-                raise ConfigError(f"{path}: datasets are empty")
-            require_free(root.parent, n * len(names) * (h * w + 16) + 2**20, f"the dataset {root.name}", "paths.data_dir")
-            images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n * len(names), h, w))
-            for label, k in enumerate(names):
-                block = f[k][...]
-                images[label * n:(label + 1) * n] = block[:, ::-1, :] if cfg.flipud else block
-            images.flush()
-            del images
-        np.save(tmp / "labels.npy", np.repeat(np.arange(len(names), dtype=np.int64), n))
-        np.save(tmp / "phrase_ids.npy", np.tile(np.arange(n, dtype=np.int64), len(names)))
-        classes = [k[:-4] if k.lower().endswith((".ttf", ".otf")) else k for k in names]
-        return {"kind": "h5", "name": cfg.name, "key": key, "source": str(path), "flipud": cfg.flipud,
-                "classes": classes, "num_phrases": n, "recipe": {"width": w, "height": h}}
-
-    return cached(root, build, cfg.verify_checksums, rehash=rehash)
-
-
-def cached(root: Path, build, checksums: bool, expect: dict | None = None, rehash: bool = False) -> store.Store:
-    """Open a verified cache at root; build it (atomically) if absent; move aside and rebuild if broken.
-
-    `expect`: manifest fields the cache must have (key, classes, num_phrases), so that a manifest
-    edited to other values is not used. rehash: hash every file even when its stamp says it is unchanged
-    since it was last verified.
-    """
-    if root.exists():
-        try:
-            opened = store.open_store(root, checksums, rehash)
-            for field, value in (expect or {}).items():
-                if opened.manifest.get(field) != value:
-                    raise store.CacheError(f"{root / store.MANIFEST}: {field} is {opened.manifest.get(field)!r}, "
-                                           f"this config gives {value!r}")
-            return opened
-        except store.CacheError as e:
-            moved = store.quarantine(root)
-            log.warning("dataset cache is broken (%s); moved it to %s and rebuilding", e, moved)
-    check_writable(root.parent, root.name)
-    t0 = time.perf_counter()
-    try:
-        with store.staging(root) as tmp:
-            meta = build(tmp)
-            meta["build_seconds"] = round(time.perf_counter() - t0, 2)
-            store.write_manifest(tmp, meta)
-    except OSError as e:
-        if not disk_full(e):
-            raise
-        raise DiskFullError(f"no space left on the device while building the dataset {root.name} in {root.parent}; "
-                            f"the partial build was removed and the caches already there were kept; "
-                            f"free some space or set paths.data_dir to a disk with room") from None
-    built = store.open_store(root, checksums=False)
-    built.built = True
-    return built
-
-
-def check_writable(data_dir: Path, name: str) -> None:
-    """A cache can be built under data_dir: it is (or can be made) a writable directory."""
-    d = data_dir
-    while not d.exists() and d != d.parent:
-        d = d.parent
-    what = f"paths.data_dir={str(data_dir)!r}"
-    if not d.is_dir():
-        raise ConfigError(f"{what}: {d} is a file, not a directory; give a directory for the dataset caches")
-    if not os.access(d, os.W_OK | os.X_OK):
-        held = "holds no cache " + name if d == data_dir else f"cannot be created ({d} is read-only)"
-        raise ConfigError(f"{what} is not writable and {held}; give a writable paths.data_dir "
-                          f"(a read-only one works once it holds the cache)")
+    return cache.cached(root, build, cfg.verify_checksums, expect, rehash)
 
 
 def prepare(cfg: DatasetConfig, data_dir: str | Path, rehash: bool = False) -> store.Store:
@@ -402,5 +286,5 @@ def prepare(cfg: DatasetConfig, data_dir: str | Path, rehash: bool = False) -> s
     if cfg.source == "render":
         return build_rendered(cfg, data_dir, rehash)
     if cfg.source == "h5":
-        return build_h5(cfg, data_dir, rehash)
+        return h5.build_h5(cfg, data_dir, rehash)
     raise ConfigError(f"dataset.source={cfg.source!r}; accepted: render, h5")

@@ -11,6 +11,8 @@ from pathlib import Path
 import matplotlib
 from PIL import Image, ImageDraw, ImageFont
 
+from fwtk_lab.core.errors import UserError
+
 # The text faces that matplotlib ships (all draw printable ASCII); the file stem is the name.
 EMBEDDED = (
     "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
@@ -28,7 +30,7 @@ GLYPH_VARIANTS = ("oldstyle", "small", "alt")  # name suffixes of variant forms 
 MAX_FOREIGN_GLYPHS = 4  # letters/digits a text face may map to other glyphs (none of the embedded faces does)
 
 
-class FontError(ValueError):
+class FontError(UserError, ValueError):
     """A font that cannot be used, with its path named."""
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fwtk_lab.core.errors import UserError
+
 ACCEPTED = "an image file Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
 INK = 0.5  # after the contrast stretch, pixels above this are ink (for the geometry)
 MIN_CONTRAST = 0.05  # ink this close to the background level is no ink at all
@@ -28,7 +30,7 @@ ASCENDER_PER_X = 1.45  # then the ascender height is taken as this many x-height
 MIN_WINDOW_INK = 0.25  # windows with less ink than this share of the inkiest window are left out
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """An image that cannot be turned into model input (blank, no contrast), said without its path."""
 
 

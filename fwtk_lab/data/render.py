@@ -25,6 +25,11 @@ LETTERS = "bdfhklHgjpqy"  # ascenders and descenders: the extent the "ascenders"
 SIZE_RULES = ("original", "ascenders")
 
 
+def jitter_limit(width: int, height: int) -> int:
+    """The largest shift allowed: half the smaller side, so that no shift can move all the ink out."""
+    return min(width, height) // 2
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Every value that decides the pixels of one image, given its phrase, font and jitter."""
@@ -47,6 +52,13 @@ class Recipe:
         lo, hi = self.jitter
         if hi < lo:
             raise ValueError(f"dataset.jitter=[{lo}, {hi}] is not a range [lo, hi) with lo <= hi")
+        limit = jitter_limit(self.width, self.height)
+        if lo < -limit or (hi > lo and hi - 1 > limit):
+            raise ValueError(
+                f"dataset.jitter=[{lo}, {hi}] can shift the text by up to {max(-lo, hi - 1)} px, "
+                f"which can push the ink out of the {self.width}x{self.height} image; accepted: shifts within "
+                f"+-{limit} px (half the smaller side), e.g. [-3, 3]"
+            )
         if self.fit_height is not None and not 0 < self.fit_height <= 4 * self.height:
             raise ValueError(f"dataset.fit_height={self.fit_height} must be in 1..{4 * self.height} (image height {self.height})")
         if not 1 <= self.font_size <= self.max_font_size:

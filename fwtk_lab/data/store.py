@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from fwtk_lab.core.errors import UserError
 from fwtk_lab.core.files import atomic_write_json, sha256_file
 from fwtk_lab.data import stamp
 
@@ -27,7 +28,7 @@ ARRAYS = ("images", "labels", "phrase_ids")
 MANIFEST = "manifest.json"
 
 
-class CacheError(RuntimeError):
+class CacheError(UserError, RuntimeError):
     """A cache directory that is incomplete, truncated or does not match its manifest."""
 
 

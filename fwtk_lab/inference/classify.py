@@ -16,7 +16,8 @@ from PIL import Image
 from fwtk_lab.data import lineprep
 from fwtk_lab.data.dataset import OTHER
 from fwtk_lab.data.lineprep import Geometry
-from fwtk_lab.training.checkpoint_io import CheckpointError, load as load_checkpoint
+from fwtk_lab.runs.checkpoint_file import CheckpointError
+from fwtk_lab.runs.checkpoint_file import load as load_checkpoint
 from fwtk_lab.training.losses import probabilities
 
 # Phrases whose geometry stands for a series recipe's (its size rule grows the font per phrase).

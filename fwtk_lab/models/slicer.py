@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from fwtk_lab.core.errors import UserError
 
-class SlicerError(ValueError):
+
+class SlicerError(UserError, ValueError):
     """A block width or stride that does not fit the image width."""
 
 

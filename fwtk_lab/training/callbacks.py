@@ -8,8 +8,8 @@ import torch
 from pytorch_lightning.callbacks import ThroughputMonitor
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from fwtk_lab.training import figures
 from fwtk_lab.data.datamodule import BatchIndexed
+from fwtk_lab.training import figures
 
 
 def batch_size(batch) -> int:

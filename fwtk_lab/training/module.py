@@ -9,9 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MeanMetric, Metric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from fwtk_lab.core.errors import ResumeError
 from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
-from fwtk_lab.training.resume import ResumeError
 
 STAGES = ("train", "val", "test")
 EVAL_CHUNK = 256  # images per forward call when evaluating on the CPU (see FontClassifier.forward)

@@ -11,7 +11,7 @@ import threading
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
-from fwtk_lab.training.checkpoints import LatestCheckpoint
+from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint
 
 EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: "try again later"
 

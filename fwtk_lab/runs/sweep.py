@@ -75,3 +75,10 @@ class SweepSummary(Callback):
                 flush=True,
             )
             sys.exit(1)
+
+
+def in_multirun() -> bool:
+    """True inside a job of a Hydra multirun (`-m`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

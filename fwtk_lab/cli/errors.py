@@ -1,4 +1,4 @@
-"""What every entry point shares: one clear line for bad input, the config tree, seeding and threads."""
+"""One clear line for bad input: the exit codes, and what a failed start or a failed sweep job leaves."""
 
 from __future__ import annotations
 
@@ -10,16 +10,11 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fwtk_lab.training.checkpoint_io import CheckpointError
-from fwtk_lab.core.config import ConfigError
+from fwtk_lab.core.errors import UserError
 from fwtk_lab.core.files import atomic_write_json
-from fwtk_lab.data.corpus import CorpusError
-from fwtk_lab.data.fonts import FontError
-from fwtk_lab.models.slicer import SlicerError
-from fwtk_lab.data.store import CacheError
+from fwtk_lab.runs.sweep import in_multirun
 
 log = logging.getLogger("fwtk_lab")
 
@@ -28,17 +23,7 @@ warnings.filterwarnings("ignore", message=".*flops_per_batch.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 # Epoch values are logged from torchmetrics' compute(), which already syncs across DDP ranks.
 warnings.filterwarnings("ignore", message=".*It is recommended to use `self.log\\(.*sync_dist=True.*")
-USER_ERRORS = (
-    ConfigError,
-    CorpusError,
-    FontError,
-    SlicerError,
-    CacheError,
-    CheckpointError,
-    OmegaConfBaseException,
-    ValueError,
-    FileNotFoundError,
-)
+USER_ERRORS = (UserError, OmegaConfBaseException, ValueError, FileNotFoundError)  # exit 2, one line
 
 
 def exit_code(e: BaseException) -> int | None:
@@ -52,13 +37,6 @@ def exit_code(e: BaseException) -> int | None:
     if isinstance(e, KeyboardInterrupt):
         return 130
     return getattr(e, "exit_code", None)
-
-
-def in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def friendly_errors(fn: Callable) -> Callable:
@@ -124,21 +102,3 @@ def record_job_error(e: BaseException, code: int) -> None:
         {"error": f"{type(e).__name__}: {e}", "exit_code": code, "traceback": "".join(traceback.format_exception(e))},
     )
     log.error("job failed (%s: %s); recorded in %s", type(e).__name__, e, out / "error.json")
-
-
-def print_config(cfg: DictConfig) -> None:
-    """The composed config as a rich tree, one branch per group."""
-    from rich import print as rprint
-    from rich.syntax import Syntax
-    from rich.tree import Tree
-
-    tree = Tree("config", guide_style="dim")
-    for key, value in cfg.items():
-        branch = tree.add(str(key))
-        text = (
-            OmegaConf.to_yaml(value, resolve=True)
-            if isinstance(value, (DictConfig,)) or OmegaConf.is_list(value)
-            else str(value)
-        )
-        branch.add(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
-    rprint(tree)

@@ -11,10 +11,11 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
+from fwtk_lab.core.errors import UserError
 from fwtk_lab.core.files import atomic_write_bytes
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, truncated or not a Lightning checkpoint."""
 
 

@@ -11,18 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from fwtk_lab.core.config import ConfigError
+from fwtk_lab.core.errors import ResumeError
 from fwtk_lab.core.files import atomic_write_json
-from fwtk_lab.training import checkpoint_io, identity
-from fwtk_lab.training.checkpoints import LAST, step_of
+from fwtk_lab.runs import checkpoint_file, identity
+from fwtk_lab.runs.latest_checkpoint import LAST, step_of
 
 log = logging.getLogger("fwtk_lab.resume")
 MODES = ("auto", "never", "must")
 STATUS = "status.json"
-
-
-class ResumeError(ConfigError):
-    """Nothing to resume, a run in use, or a checkpoint that belongs to another run."""
 
 
 @contextmanager
@@ -63,8 +59,8 @@ def newest_good(ckpt_dir: Path) -> tuple[Path | None, dict | None]:
     """The newest checkpoint that loads (and its contents); unreadable ones are reported and set aside."""
     for path in candidates(ckpt_dir):
         try:
-            return path, checkpoint_io.load(path)
-        except checkpoint_io.CheckpointError as e:
+            return path, checkpoint_file.load(path)
+        except checkpoint_file.CheckpointError as e:
             moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             os.replace(path, moved)
             log.warning("%s; moved it to %s and trying the previous checkpoint", e, moved.name)
@@ -119,7 +115,7 @@ def plan(run_dir: Path, mode: str, ckpt_path: str | None, cfg: dict, classes: li
         raise ResumeError(f"resume={mode!r}; accepted: {', '.join(MODES)}")
     ckpt_dir = run_dir / "checkpoints"
     if ckpt_path and ckpt_path != "last":  # an explicit file, e.g. another run's checkpoint
-        ckpt = checkpoint_io.load(ckpt_path)
+        ckpt = checkpoint_file.load(ckpt_path)
         check_matches(ckpt, Path(ckpt_path), cfg, classes)
         return str(ckpt_path)
     if mode == "never":

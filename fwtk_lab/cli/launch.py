@@ -20,7 +20,10 @@ from typing import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from fwtk_lab.core.config import CONF_DIR, ConfigError
+from fwtk_lab.cli.errors import USER_ERRORS
+from fwtk_lab.core.checks import writable_dir
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.errors import ConfigError
 
 MULTIRUN = ("-m", "--multirun")
 NO_RUN_DIR = ("predict", "calibrate", "agg_lines")  # their run dir is "." and they write nothing there
@@ -30,8 +33,6 @@ def launch(
     main: Callable[[], object], config_name: str, check: str | None = None, argv: Sequence[str] | None = None
 ) -> None:
     """Run `precheck`, reporting its errors as one line (exit 2), then hand over to the Hydra `main`."""
-    from fwtk_lab.core.cli import USER_ERRORS
-
     try:
         precheck(config_name, list(sys.argv[1:] if argv is None else argv), check)
     except USER_ERRORS as e:
@@ -56,8 +57,6 @@ def precheck(config_name: str, argv: list[str], check: str | None = None) -> Dic
     cfg = compose(config_name, variants[0])
     run_dir = OmegaConf.select(cfg, "hydra.sweep.dir" if multirun else "hydra.run.dir", default=None)
     if run_dir is not None and config_name not in NO_RUN_DIR:
-        from fwtk_lab.core.preflight import writable_dir
-
         out = OmegaConf.select(cfg, "paths.output_dir", default=None)
         under_output = isinstance(out, str) and str(run_dir).startswith(out)
         writable_dir(
@@ -69,7 +68,7 @@ def precheck(config_name: str, argv: list[str], check: str | None = None) -> Dic
     with open_dict(cfg):
         del cfg["hydra"]
     if check is not None and not multirun:
-        from fwtk_lab.core.preflight import preflight
+        from fwtk_lab.cli.preflight import preflight
 
         preflight(cfg, check)
     return cfg

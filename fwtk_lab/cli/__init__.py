@@ -1,0 +1,1 @@
+"""What the entry points share: launch, preflight checks, one-line errors."""

@@ -1,0 +1,122 @@
+"""What a finished run leaves: metrics.json, and the same hparams + final metrics in every logger."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import Logger, TensorBoardLogger
+
+from fwtk_lab.core.files import atomic_write_json
+from fwtk_lab.runs import provenance, resume
+from fwtk_lab.training.aic import train_aic
+
+log = logging.getLogger("fwtk_lab.train")
+
+
+def hparams(cfg: DictConfig) -> dict:
+    """The values a reader compares runs by, flattened for TensorBoard's hparams table."""
+    flat: dict = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not str(k).startswith("_") or k == "_target_":
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(node, (int, float, str, bool)) or node is None:
+            flat[prefix] = "null" if node is None else node
+        else:
+            flat[prefix] = str(node)
+
+    for key in ("model", "optimizer", "scheduler", "slicer"):
+        walk(key, OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) is not None else None)
+    walk("dataset", {k: cfg.dataset[k] for k in ("name", "width", "height", "max_chars", "max_phrases", "seed")})
+    walk("dataset.fonts", ",".join(map(str, cfg.dataset.fonts)))
+    walk(
+        "",
+        {
+            "seed": cfg.seed,
+            "batch_size": cfg.data.batch_size,
+            "max_epochs": cfg.trainer.max_epochs,
+            "precision": str(cfg.trainer.precision),
+        },
+    )
+    return flat
+
+
+def write(
+    cfg: DictConfig,
+    run_dir: Path,
+    trainer: pl.Trainer,
+    model,
+    dm,
+    tested: dict,
+    all_runs: list[dict],
+    chosen: str | None,
+    test_seconds: float,
+    val_last: float | None,
+    ckpt_cb,
+    n_threads: int,
+    prov: dict,
+) -> dict:
+    """Assemble metrics.json from the test and the invocations, write it, and give every logger the final hparams."""
+    val_best = float(ckpt_cb.best_model_score) if ckpt_cb is not None and ckpt_cb.best_model_score is not None else None
+    metrics = {
+        "test/acc": tested["test/acc"],
+        "test/loss": tested["test/loss"],
+        "test/aic": tested["test/aic"],
+        "test/nll_sum": tested["test/nll_sum"],
+        "test/ece": tested.get("test/ece"),  # calibration error of the tested weights, before / after
+        "test/ece_calibrated": tested.get("test/ece_calibrated"),  # the temperature fitted on the val split
+        "temperature": float(model.temperature),
+        "val/acc_best": val_best,
+        "val/acc_last": val_last,
+        "params": model.num_parameters,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "fit_seconds": round(sum(r.get("fit_seconds", r.get("seconds", 0)) for r in all_runs), 2),
+        "test_seconds": round(test_seconds, 2),
+        "threads": n_threads,
+        "compute_seconds": round(sum(r.get("seconds", 0) for r in all_runs), 2),
+        "invocations": all_runs,
+        "test_checkpoint": chosen or "(weights at the end of training)",
+        "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
+        "classes": dm.classes,
+        "dataset": str(dm.store.root),
+        "run_dir": str(run_dir),
+        "provenance": prov,
+    }
+    metrics.update(train_aic(model, dm))  # AIC on the training split, with the tested weights
+    if trainer.is_global_zero:
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        hp_metrics = {
+            "hp/test_acc": metrics["test/acc"],
+            "hp/test_loss": metrics["test/loss"],
+            "hp/test_aic": metrics["test/aic"],
+            "hp/params": float(metrics["params"]),
+        }
+        if val_best is not None:
+            hp_metrics["hp/val_acc_best"] = val_best
+        log_final(trainer.loggers, {**hparams(cfg), **provenance.flat(prov)}, hp_metrics, trainer.global_step)
+        resume.write_status(run_dir, {**resume.read_status(run_dir), "status": "finished"})
+        log.info(
+            "test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s",
+            metrics["test/acc"],
+            metrics["test/loss"],
+            metrics["test/aic"],
+            run_dir / "metrics.json",
+        )
+    return metrics
+
+
+def log_final(loggers: list[Logger], params: dict, metrics: dict, step: int) -> None:
+    """Give every logger the run's hparams and final metrics (TensorBoard: its hparams table), then finalize it."""
+    for lg in loggers:
+        if isinstance(lg, TensorBoardLogger):
+            lg.log_hyperparams(params, metrics)
+        else:
+            lg.log_hyperparams(params)
+            lg.log_metrics(metrics, step=step)
+        lg.finalize("success")
