@@ -8,10 +8,10 @@ from fwtk_lab.report.table import Row, find, fmt
 
 def holds(check: Check, value: float) -> bool:
     """Whether `value` satisfies the check's comparison."""
-    if check.op == "between":
-        low, high = check.value  # type: ignore[misc]
+    if isinstance(check.value, tuple):  # op between
+        low, high = check.value
         return low <= value <= high
-    limit = float(check.value)  # type: ignore[arg-type]
+    limit = check.value
     return {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}[check.op]
 
 
