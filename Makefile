@@ -48,18 +48,19 @@ bench-threads: install ## 1 vs 2 torch threads (experiments/threads_bench.md), c
 	$(PY) experiments/threads_bench.py rnn
 	$(PY) experiments/checkpoint_bench.py cnn_rnn 3
 
-# The series' progression: every conf/experiment/series_*.yaml x 3 seeds in one Hydra multirun, then the table.
+# The series' progression: every conf/experiment/series_*.yaml x 3 seeds in one Hydra multirun, then the table
+# with the series' title, legend, step order and expectations from experiments/series_report.yaml.
 # Budget (stated in the table): every phrase of the corpus, as the series (PROGRESSION_PHRASES=N: a seeded subset
 # of N phrases, for a quicker look), x 5 fonts, half of them train; each config's epochs. PROGRESSION_JOBS jobs
 # run at once (Hydra's joblib launcher; 1 torch thread each).
 PROGRESSION_PHRASES ?=
 PROGRESSION_JOBS ?= 2
 PROGRESSION_DIR := outputs/progression/$(shell date +%Y-%m-%d_%H-%M-%S)
-progression: install ## All series_* experiments x 3 seeds (multirun, 52 min on 2 idle cores), then experiments/progression.md + .png
+progression: install ## All series_* experiments x 3 seeds (multirun, 52 min on 2 idle cores), then experiments/progression.md + .png (checks: series_report.yaml)
 	$(PY) -m fwtk_lab.train -m seed=0,1,2 'experiment=glob(series_*)' $(if $(PROGRESSION_PHRASES),dataset.max_phrases=$(PROGRESSION_PHRASES)) \
 		hydra/launcher=joblib hydra.launcher.n_jobs=$(PROGRESSION_JOBS) \
 		trainer.enable_progress_bar=false hydra.sweep.dir=$(PROGRESSION_DIR) $(ARGS)
-	$(PY) -m fwtk_lab.report $(PROGRESSION_DIR) --command "make progression$(if $(PROGRESSION_PHRASES), PROGRESSION_PHRASES=$(PROGRESSION_PHRASES))$(if $(ARGS), ARGS='$(ARGS)')"
+	$(PY) -m fwtk_lab.report $(PROGRESSION_DIR) --spec experiments/series_report.yaml --command "make progression$(if $(PROGRESSION_PHRASES), PROGRESSION_PHRASES=$(PROGRESSION_PHRASES))$(if $(ARGS), ARGS='$(ARGS)')"
 
 real-images: install ## Train the real-image model, calibrate `unknown`, evaluate on Agg-drawn lines (experiments/real_images.md; ARGS=FONTS)
 	bash experiments/real_images.sh $(ARGS)

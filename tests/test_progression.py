@@ -14,9 +14,10 @@ from conftest import TINY, compose_train, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from fwtk_lab import report
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.data.datamodule import FontDataModule
+from fwtk_lab.report.__main__ import main as report_main
+from fwtk_lab.report.plot import smooth
 from fwtk_lab.training import aic, losses
 from fwtk_lab.training.module import FontClassifier
 
@@ -116,7 +117,7 @@ def test_report_on_two_tiny_runs(tmp_path, data_dir):
         assert m["train/aic"] == pytest.approx(2 * m["params"] + 2 * m["train/nll_sum"])
         assert m["train/n"] == 300
     out = tmp_path / "exp" / "progression.md"
-    assert report.main([str(runs), "--out", str(out)]) == 0
+    assert report_main([str(runs), "--out", str(out)]) == 0
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| 6a ")]
     assert len(rows) == 1
@@ -129,15 +130,15 @@ def test_report_on_two_tiny_runs(tmp_path, data_dir):
     assert "~60%" in cells[15]
     png = out.with_suffix(".png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    assert report.main([str(tmp_path / "nothing-here")]) == 2
+    assert report_main([str(tmp_path / "nothing-here")]) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert report.main([str(empty)]) == 2
+    assert report_main([str(empty)]) == 2
 
 
 def test_learning_curves_are_smoothed_as_tensorboard_does():
     """A debiased moving average: a constant stays itself from the first point; a step is followed, not jumped."""
-    assert report.smooth([2.0] * 5) == pytest.approx([2.0] * 5)
-    out = report.smooth([1.0] * 10 + [0.0] * 50)
+    assert smooth([2.0] * 5) == pytest.approx([2.0] * 5)
+    out = smooth([1.0] * 10 + [0.0] * 50)
     assert out[9] == pytest.approx(1.0) and 0.0 < out[10] < 1.0 and out[-1] < 0.01
     assert all(a >= b for a, b in zip(out[10:], out[11:]))
