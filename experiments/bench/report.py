@@ -32,10 +32,12 @@ def cond(r: dict) -> str:
 
 
 def met(ok: bool) -> str:
+    """Bold met / not met."""
     return "**met**" if ok else "**not met**"
 
 
 def overhead(ov: dict, targets: dict) -> str:
+    """The overhead part; its two targets into `targets`."""
     rows, conds = [], []
     for model, r in ov.items():
         for k, s in r["samples_per_s"].items():
@@ -49,6 +51,7 @@ def overhead(ov: dict, targets: dict) -> str:
 
 
 def compute(cp: dict, results: dict, targets: dict) -> str:
+    """The compute part; the framework's share of the matmul peak (from overhead) into `targets`."""
     rows = []
     for name, v in cp["variants"].items():
         if v.get("failed"):
@@ -74,6 +77,7 @@ def compute(cp: dict, results: dict, targets: dict) -> str:
 
 
 def evaluation(ev: dict, targets: dict) -> str:
+    """The evaluation part; its target into `targets`."""
     x = ev["ratio"]["median"]
     targets |= {"eval_ratio": f"{x:.2f}", "eval_met": met(x >= GOALS["eval"])}
     values = {
@@ -88,6 +92,7 @@ def evaluation(ev: dict, targets: dict) -> str:
 
 
 def startup(st: dict, targets: dict) -> str:
+    """The start-up part; its target into `targets`."""
     x = st["first_step_seconds"]["median"]
     targets |= {"first_step": f"{x:.2f}", "startup_met": met(x <= GOALS["startup"])}
     imports = st.get("import_seconds", {})
@@ -103,6 +108,7 @@ def startup(st: dict, targets: dict) -> str:
 
 
 def tta(tt: dict, targets: dict) -> str:
+    """The time-to-accuracy part; one target row per model into `targets`."""
     rows, goals = [], []
     for m, r in tt.items():
         rows.append(
@@ -119,6 +125,7 @@ def tta(tt: dict, targets: dict) -> str:
 
 
 def data(da: dict, targets: dict) -> str:
+    """The data part; its target into `targets`."""
     w, x = da["workers"], da["ratio_1_process"]["median"]
     ratio_all = da["ratio_all_processes"]["median"]
     targets |= {"data_ratio": f"{x:.1f}", "data_ratio_all": f"{ratio_all:.1f}", "workers": w}
