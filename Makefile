@@ -37,16 +37,16 @@ data: install ## Build or verify the dataset cache; print counts, bytes, build t
 # Each section in a process of its own: in one process, eval measured after compute's torch.compile gave a
 # 2.37-2.67x ratio (test 43-47k images/s, training 16-20k samples/s), in a fresh one 4.4x (61k, 14k).
 BENCH_SECTIONS ?= overhead compute eval startup data tta
-bench: install ## Speed benchmarks -> experiments/bench.md, each section in its own process (BENCH_SECTIONS='eval tta', or some)
-	@for s in $(BENCH_SECTIONS); do echo "== bench $$s"; $(PY) experiments/bench.py $$s $(ARGS) || exit 1; done
+bench: install ## Speed benchmarks (python -m experiments.bench SECTION) -> experiments/bench.md, each section in its own process (BENCH_SECTIONS='eval tta', or some)
+	@for s in $(BENCH_SECTIONS); do echo "== bench $$s"; $(PY) -m experiments.bench $$s $(ARGS) || exit 1; done
 
-bench-gpu: install ## GPU benchmark where a device is lent: samples/s per model, fp32 vs bf16, resident epoch (bench_gpu.md)
-	$(PY) experiments/bench_gpu.py $(ARGS)
+bench-gpu: install ## GPU benchmark where a device is lent (python -m experiments.bench.gpu): samples/s per model, fp32 vs bf16, resident epoch (bench_gpu.md)
+	$(PY) -m experiments.bench.gpu $(ARGS)
 
-bench-threads: install ## 1 vs 2 torch threads (experiments/threads_bench.md), checkpoint overhead (checkpoint_bench.md)
-	$(PY) experiments/threads_bench.py cnn_rnn
-	$(PY) experiments/threads_bench.py rnn
-	$(PY) experiments/checkpoint_bench.py cnn_rnn 3
+bench-threads: install ## 1 vs 2 torch threads (python -m experiments.threads_bench -> threads_bench.md), checkpoint overhead (experiments.checkpoint_bench -> checkpoint_bench.md)
+	$(PY) -m experiments.threads_bench cnn_rnn
+	$(PY) -m experiments.threads_bench rnn
+	$(PY) -m experiments.checkpoint_bench cnn_rnn 3
 
 # The series' progression: every conf/experiment/series_*.yaml x 3 seeds in one Hydra multirun, then the table
 # with the series' title, legend, step order and expectations from experiments/series_report.yaml.

@@ -1,6 +1,6 @@
 """What resumability costs: seconds per checkpoint and training samples/s with and without step checkpoints.
 
-    .venv/bin/python experiments/checkpoint_bench.py [model] [repeats]   -> experiments/checkpoint_bench.md
+    .venv/bin/python -m experiments.checkpoint_bench [model] [repeats]   -> experiments/checkpoint_bench.md
 
 Alternates the two settings (same process layout, same data, same steps) and reports medians and ranges.
 """
@@ -60,7 +60,7 @@ def main(model: str = "cnn_rnn", repeats: int = 3) -> None:
     lines = [
         f"# Checkpoint overhead ({time.strftime('%Y-%m-%d')})",
         "",
-        f"Command: `.venv/bin/python experiments/checkpoint_bench.py {model} {repeats}` ({model}, batch {BATCH}, "
+        f"Command: `.venv/bin/python -m experiments.checkpoint_bench {model} {repeats}` ({model}, batch {BATCH}, "
         f"{STEPS} training steps on the default dataset, 1 torch thread, 2-core CPU, the settings alternated, "
         "median (min-max) of the repeats). A checkpoint holds weights, optimizer, loops, RNG and metric states.",
         "",

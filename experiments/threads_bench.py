@@ -1,6 +1,6 @@
 """Training-step throughput of an encoder with 1 vs 2 torch intra-op threads, in one process.
 
-    .venv/bin/python experiments/threads_bench.py [model] [batch] [steps]   (make bench-threads)
+    .venv/bin/python -m experiments.threads_bench [model] [batch] [steps]   (make bench-threads)
 
 Times forward + backward + Adam step on random uint8 batches of the default image shape, alternating
 the thread count in rounds so that both settings see the same machine load; prints samples/s and
@@ -60,7 +60,7 @@ def main(model_name: str = "cnn_rnn", batch: int = 128, steps: int = 100) -> Non
     if not out.exists():
         out.write_text(
             "# Training throughput, 1 vs 2 torch threads (samples/s, median of 5 alternating rounds)\n\n"
-            "Command: `make bench-threads` (`.venv/bin/python experiments/threads_bench.py [model] [batch] [steps]`), "
+            "Command: `make bench-threads` (`.venv/bin/python -m experiments.threads_bench [model] [batch] [steps]`), "
             "on the 2-core CI-size machine, OMP_WAIT_POLICY=PASSIVE (fwtk_lab's default).\n\n"
             "| date | model | batch | 1 thread | 2 threads | ratio 1/2 |\n|---|---|---:|---:|---:|---:|\n"
         )

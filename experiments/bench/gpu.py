@@ -1,7 +1,7 @@
 """GPU benchmark, one prepared script (`make bench-gpu`): samples/s per model, fp32 vs bf16, epoch times with
 the dataset resident on the device, and one epoch through fwtk_lab's own Trainer.
 
-    .venv/bin/python experiments/bench_gpu.py [--budget SECONDS] [--models a,b]   -> experiments/bench_gpu.md
+    .venv/bin/python -m experiments.bench.gpu [--models a,b] [--batch N]   -> experiments/bench_gpu.md
 
 Without a CUDA device it runs on the CPU with a tiny budget (a smoke test of the script; the numbers then say
 nothing about a GPU). Builds the default dataset first if it is not cached (a few seconds on many cores).
@@ -12,19 +12,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from bench import compose, default_store, make_encoder  # noqa: E402
+import experiments.bench  # noqa: F401  (first: fwtk_lab sets OMP_WAIT_POLICY before torch starts OpenMP)
+from experiments.bench import lab
+
+REPORT = Path(__file__).resolve().parents[1] / "bench_gpu.md"
 
 import fwtk_lab  # noqa: E402,F401
 
@@ -32,6 +31,7 @@ MODELS = ("logreg", "mlp", "size_features", "cnn", "rnn", "cnn_rnn", "cnn_rnn_sm
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (timings end there)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -46,7 +46,7 @@ def epoch(
     max_steps: int | None = None,
 ) -> tuple[float, int]:
     """Seconds and samples of one pass over resident uint8 images (B, 1, H, W), Adam, optional autocast dtype."""
-    clf = make_encoder(model).to(device)
+    clf = lab.make_encoder(model).to(device)
     slicer, enc = clf.slicer, clf.encoder
     opt = torch.optim.Adam(enc.parameters(), lr=0.003)
     n = len(images)
@@ -74,12 +74,6 @@ def epoch(
 
 def through_trainer(device: torch.device, quick: bool) -> float:
     """Seconds of one training epoch of cnn_rnn through `fwtk_lab.train`'s Trainer (trainer=gpu, batch 1024)."""
-    from omegaconf import OmegaConf
-
-    from fwtk_lab.data.datamodule import FontDataModule
-    from fwtk_lab.runs.trainer import build_trainer
-    from fwtk_lab.training.module import FontClassifier
-
     with tempfile.TemporaryDirectory() as tmp:
         over = [
             "model=cnn_rnn",
@@ -90,15 +84,15 @@ def through_trainer(device: torch.device, quick: bool) -> float:
             "trainer.enable_progress_bar=false",
             "logger=none",
             "checkpoint.every_n_steps=null",
+            f"+trainer.default_root_dir={tmp}",
         ]
         over += (
             ["trainer=gpu"] if device.type == "cuda" else ["trainer.accelerator=cpu", "trainer.limit_train_batches=3"]
         )
-        cfg = compose(over, Path(tmp))
-        dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
-        dm.setup("fit")
-        clf = FontClassifier(OmegaConf.to_container(cfg, resolve=True), dm.classes, dm.image_shape)
-        trainer = build_trainer(cfg)
+        cfg = lab.compose(over, Path(tmp))
+        dm = lab.datamodule(cfg)
+        clf = lab.classifier(cfg, dm.classes, dm.image_shape)
+        trainer = lab.build_trainer(cfg)
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(open(os.devnull, "w")):
             trainer.fit(clf, datamodule=dm)
@@ -118,12 +112,12 @@ def main() -> None:
     lines = [
         f"# GPU benchmark: {name}",
         "",
-        f"Command: `make bench-gpu` (`experiments/bench_gpu.py`), "
+        f"Command: `make bench-gpu` (`python -m experiments.bench.gpu`), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}.",
         "",
     ]
     print("\n".join(lines), flush=True)
-    dm = default_store()
+    dm = lab.default_store()
     rows = np.sort(dm.rows["train"])
     if quick:
         rows = rows[: 4 * args.batch]
@@ -168,7 +162,7 @@ def main() -> None:
     ]
     print(lines[-1], flush=True)
     if not quick:
-        (HERE / "bench_gpu.md").write_text("\n".join(lines) + "\n")
+        lab.atomic_write_text(REPORT, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
