@@ -27,7 +27,7 @@ train: install ## Train (default: cnn_rnn on var_jitter, 5 fonts), test the best
 test: install ## Run the test suite (tiny generated datasets, CPU only; 2 pytest workers, one per core, a file per worker)
 	$(PY) -m pytest -q -n 2 --dist loadfile tests $(ARGS)
 
-lint: install ## ruff check (pyflakes, pycodestyle, bugbear) and ruff format --check (config in pyproject.toml); .ci/run runs it first
+lint: install ## ruff check (pyflakes, pycodestyle, bugbear, import order) and ruff format --check (config in pyproject.toml); .ci/run runs it first
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -30,13 +30,9 @@ def run(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="agg_lines")
 @friendly_errors
-def _main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> None:
     run(cfg)
 
 
-def main() -> None:
-    launch(_main, "agg_lines")
-
-
 if __name__ == "__main__":
-    main()
+    launch(main, "agg_lines")

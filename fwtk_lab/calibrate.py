@@ -66,7 +66,7 @@ def calibrate(ckpt_path: str, images: str, known_flagged: float = 0.03, invert: 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="calibrate")
 @friendly_errors
-def _main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> None:
     for key in ("ckpt_path", "images"):
         if cfg.get(key) in (None, "???"):
             raise ConfigError(f"{key} is required: python -m fwtk_lab.calibrate ckpt_path=FILE.ckpt images=DIR")
@@ -87,9 +87,5 @@ def _main(cfg: DictConfig) -> None:
     )
 
 
-def main() -> None:
-    launch(_main, "calibrate")
-
-
 if __name__ == "__main__":
-    main()
+    launch(main, "calibrate")

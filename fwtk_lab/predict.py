@@ -180,14 +180,10 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")
 @friendly_errors
-def _main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> None:
     run(cfg)
 
 
-def main() -> None:
-    sys.argv[:] = normalize_argv(sys.argv)
-    launch(_main, "predict")
-
-
 if __name__ == "__main__":
-    main()
+    sys.argv[:] = normalize_argv(sys.argv)
+    launch(main, "predict")

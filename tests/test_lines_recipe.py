@@ -8,7 +8,7 @@ from conftest import compose_train, dataset_cfg, embedded
 from omegaconf import OmegaConf
 
 from fwtk_lab.core.config import ConfigError, LinesConfig
-from fwtk_lab.data import dataset, lineprep
+from fwtk_lab.data import dataset, lineprep, render_jobs
 from fwtk_lab.data.lines import LineRenderer, LinesRecipe
 from fwtk_lab.runs.identity import config_hash
 
@@ -92,7 +92,7 @@ def test_other_fonts_make_one_more_class(tmp_path):
     assert [f["name"] for f in store.manifest["other_fonts"]] == ["cmtt10", "cmss10"]
     labels = np.asarray(store.labels)
     assert (labels == 3).sum() == 30 and np.asarray(store.images)[labels == 3].max() > 0
-    pick = dataset.other_assignment(cfg.seed, 30, 2)
+    pick = render_jobs.other_assignment(cfg.seed, 30, 2)
     assert 0 < pick.sum() < 30  # both fonts draw some phrases
     plain = dataset.prepare(dataset_cfg(max_phrases=30), tmp_path)
     assert np.array_equal(np.asarray(plain.images), np.asarray(store.images)[labels < 3])  # the fonts' images unchanged

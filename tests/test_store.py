@@ -14,7 +14,7 @@ import pytest
 from conftest import copy_cache, dataset_cfg
 from omegaconf import OmegaConf
 
-from fwtk_lab.data import dataset, store
+from fwtk_lab.data import dataset, render_jobs, store
 from fwtk_lab.data.store import CacheError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,13 +37,13 @@ def test_build_is_independent_of_workers(tiny_store, tmp_path):
 
 def test_build_failing_midway_leaves_nothing(tiny_store, tmp_path, monkeypatch):
     data = tmp_path / "data"
-    real = dataset.render_all
+    real = render_jobs.render_all
 
     def half_then_fail(out_path, font_paths, recipe, phrases, seed, workers, other_paths=()):
         real(out_path, font_paths[:1], recipe, phrases, seed, workers)  # write some images, then die
         raise RuntimeError("killed mid-render")
 
-    monkeypatch.setattr(dataset, "render_all", half_then_fail)
+    monkeypatch.setattr(render_jobs, "render_all", half_then_fail)
     with pytest.raises(RuntimeError, match="mid-render"):
         dataset.prepare(dataset_cfg(), data)
     assert not (data / tiny_store.root.name).exists()
@@ -58,14 +58,14 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from omegaconf import OmegaConf
-    from fwtk_lab.data import dataset
+    from fwtk_lab.data import dataset, render_jobs
     from fwtk_lab.core.config import DatasetConfig
     cfg = OmegaConf.merge(OmegaConf.structured(DatasetConfig), OmegaConf.load(sys.argv[1]))
-    real = dataset._render_chunk
+    real = render_jobs._render_chunk
     def chunk(args):
         real(args)                          # one font's images are on disk ...
         os.kill(os.getpid(), signal.SIGKILL)  # ... and the process dies
-    dataset._render_chunk = chunk
+    render_jobs._render_chunk = chunk
     dataset.prepare(cfg, Path(sys.argv[2]))
 """)
 

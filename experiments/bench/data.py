@@ -23,7 +23,7 @@ def builder_rate(fonts: list[str], recipe, phrases: list[str], workers: int) -> 
         np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, recipe.height, recipe.width))
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(open(os.devnull, "w")), contextlib.redirect_stderr(open(os.devnull, "w")):
-            lab.dataset_lib.render_all(path, fonts, recipe, phrases, 0, workers)
+            lab.render_jobs.render_all(path, fonts, recipe, phrases, 0, workers)
         return n / (time.perf_counter() - t0)
 
 

@@ -14,6 +14,7 @@ from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.core.files import atomic_write_text
 from fwtk_lab.data import dataset as dataset_lib
 from fwtk_lab.data import fonts as fontlib
+from fwtk_lab.data import render_jobs
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.runs import identity
 from fwtk_lab.runs.trainer import build_trainer
@@ -27,6 +28,7 @@ __all__ = [
     "classifier",
     "compose",
     "dataset_lib",
+    "render_jobs",
     "datamodule",
     "default_store",
     "fontlib",

@@ -23,11 +23,19 @@ from fwtk_lab.runs.trainer import check_trainer
 from fwtk_lab.training.checks import check_model
 
 TEST_CKPTS = ("best", "last")
+_PASSED: set[str] = set()  # configs (entry + YAML) that passed in this process: launch's check before Hydra
 
 
 def preflight(cfg: DictConfig, entry: str) -> None:
-    """Validate the config of entry point `entry` (train | data | evaluate) in place; raise ConfigError."""
+    """Validate the config of entry point `entry` (train | data | evaluate) in place; raise ConfigError.
+
+    The schemas always apply (they coerce types in place); the rest runs once per config and process, so
+    the job that Hydra starts after `launch` checked the same config does not check it again.
+    """
+    seen = entry + "\n" + OmegaConf.to_yaml(cfg)
     validate(cfg)
+    if seen in _PASSED:
+        return
     if entry == "train":
         check_train_keys(cfg)
     if entry == "evaluate":
@@ -45,6 +53,7 @@ def preflight(cfg: DictConfig, entry: str) -> None:
     if entry == "train":
         check_model(cfg, n_classes)
         check_trainer(cfg)
+    _PASSED.add(seen)
 
 
 def check_train_keys(cfg: DictConfig) -> None:

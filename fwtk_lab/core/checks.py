@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +45,28 @@ def show(value: Any) -> str:
 
 
 def why_not_writable(path: Path) -> str | None:
-    """Why no files can be written in the directory `path` (None: it is, or can be made, a writable directory)."""
+    """Why no files can be written in the directory `path` (None: it is, or can be made, a writable directory).
+
+    Tried for real (a temporary folder made and removed): permission bits say yes to root under /proc or /sys.
+    """
     if path.exists():
         if not path.is_dir():
             return "is a file, not a directory"
-        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+        return None if _accepts_folders(path) else "is not writable"
     d = nearest_existing(path.parent)
     if not d.is_dir():
         return f"cannot be created: {d} is a file, not a directory"
-    return None if os.access(d, os.W_OK | os.X_OK) else f"cannot be created: {d} is not writable"
+    return None if _accepts_folders(d) else f"cannot be created: {d} is not writable"
+
+
+def _accepts_folders(d: Path) -> bool:
+    if not os.access(d, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=d, prefix=".fwtk-write-test-"))
+    except OSError:
+        return False
+    return True
 
 
 def writable_dir(key: str, path: Any, exists_ok_readonly: bool = False) -> None:

@@ -1,4 +1,5 @@
 """Build or verify the dataset cache and summarise it: `python -m fwtk_lab.data` (`make data`)."""
+
 from __future__ import annotations
 
 import logging
@@ -11,16 +12,17 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from fwtk_lab.training import figures
-from fwtk_lab.data import splits
 from fwtk_lab.cli.errors import friendly_errors
-from fwtk_lab.core.config import CONF_DIR
-from fwtk_lab.core.files import disk_full
 from fwtk_lab.cli.launch import launch
 from fwtk_lab.cli.preflight import preflight
+from fwtk_lab.core.config import CONF_DIR
+from fwtk_lab.core.files import disk_full
+from fwtk_lab.data import splits
 from fwtk_lab.data.dataset import prepare
+from fwtk_lab.training import figures
 
 log = logging.getLogger("fwtk_lab.data")
+
 
 def size_text(sizes) -> str:
     """A manifest's font sizes of one font ({size: images}, or one size) as "16 (87.4%), 20 (12.6%)"."""
@@ -57,13 +59,23 @@ def summarise(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     n = len(labels)
     total_bytes = sum(f["bytes"] for f in m["files"].values())
     built = m.get("build_seconds")
-    console.print(f"phrases {store.num_phrases} (corpus lines kept before dedup: {m.get('corpus_lines_kept', '-')}), "
-                  f"images {n} of {tuple(store.images.shape[1:])} uint8, {total_bytes / 2**20:.1f} MiB on disk")
+    console.print(
+        f"phrases {store.num_phrases} (corpus lines kept before dedup: {m.get('corpus_lines_kept', '-')}), "
+        f"images {n} of {tuple(store.images.shape[1:])} uint8, {total_bytes / 2**20:.1f} MiB on disk"
+    )
     if built:
-        console.print(f"build time {built:.1f} s ({n / built:,.0f} images/s); this call {seconds:.1f} s "
-                      f"({'built it' if store.built else 'opened and verified the cache'})")
-    fig = figures.sample_sheet(store.images, store.labels, store.phrase_ids, store.classes,
-                               phrase=int(cfg.sample_phrase) % store.num_phrases, phrases=store.phrases())
+        console.print(
+            f"build time {built:.1f} s ({n / built:,.0f} images/s); this call {seconds:.1f} s "
+            f"({'built it' if store.built else 'opened and verified the cache'})"
+        )
+    fig = figures.sample_sheet(
+        store.images,
+        store.labels,
+        store.phrase_ids,
+        store.classes,
+        phrase=int(cfg.sample_phrase) % store.num_phrases,
+        phrases=store.phrases(),
+    )
     sheet = save_sheet(fig, store.root, run_dir)
     console.print(f"sample sheet {sheet}" if sheet else "sample sheet not written (no writable directory)")
     return {"root": str(store.root), "images": n, "build_seconds": built, "seconds": seconds}

@@ -17,7 +17,6 @@ import itertools
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 

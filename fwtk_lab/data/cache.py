@@ -32,8 +32,10 @@ def cached(root: Path, build, checksums: bool, expect: dict | None = None, rehas
             opened = store.open_store(root, checksums, rehash)
             for field, value in (expect or {}).items():
                 if opened.manifest.get(field) != value:
-                    raise store.CacheError(f"{root / store.MANIFEST}: {field} is {opened.manifest.get(field)!r}, "
-                                           f"this config gives {value!r}")
+                    raise store.CacheError(
+                        f"{root / store.MANIFEST}: {field} is {opened.manifest.get(field)!r}, "
+                        f"this config gives {value!r}"
+                    )
             return opened
         except store.CacheError as e:
             moved = store.quarantine(root)
@@ -48,9 +50,11 @@ def cached(root: Path, build, checksums: bool, expect: dict | None = None, rehas
     except OSError as e:
         if not disk_full(e):
             raise
-        raise DiskFullError(f"no space left on the device while building the dataset {root.name} in {root.parent}; "
-                            f"the partial build was removed and the caches already there were kept; "
-                            f"free some space or set paths.data_dir to a disk with room") from None
+        raise DiskFullError(
+            f"no space left on the device while building the dataset {root.name} in {root.parent}; "
+            f"the partial build was removed and the caches already there were kept; "
+            f"free some space or set paths.data_dir to a disk with room"
+        ) from None
     built = store.open_store(root, checksums=False)
     built.built = True
     return built
@@ -61,5 +65,7 @@ def check_writable(data_dir: Path, name: str) -> None:
     why = why_not_writable(data_dir)
     if why is not None:
         held = f"holds no cache {name}" if data_dir.is_dir() else "cannot hold the cache"
-        raise ConfigError(f"paths.data_dir={str(data_dir)!r} {why} and {held}; give a writable paths.data_dir "
-                          f"(a read-only one works once it holds the cache)")
+        raise ConfigError(
+            f"paths.data_dir={str(data_dir)!r} {why} and {held}; give a writable paths.data_dir "
+            f"(a read-only one works once it holds the cache)"
+        )

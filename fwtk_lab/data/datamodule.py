@@ -1,4 +1,5 @@
 """LightningDataModule: whole batches indexed from the memory-mapped uint8 array, scaled on the device."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from fwtk_lab.core.config import DataConfig, DatasetConfig
 from fwtk_lab.data import dataset as dataset_lib
 from fwtk_lab.data import splits
-from fwtk_lab.core.config import DataConfig, DatasetConfig
 from fwtk_lab.data.store import Store
 
 
@@ -39,8 +40,16 @@ class EpochBatchSampler(Sampler):
     resume mid-epoch by recomputing the same permutation.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
         self.epoch = 0
@@ -67,14 +76,14 @@ class EpochBatchSampler(Sampler):
         pad = self.per_rank() * self.world_size - self.n
         if pad and self.shuffle:  # training: equal shards (DDP steps together); evaluation: every sample once
             order = np.concatenate([order, np.resize(order, pad)])
-        mine = order[self.rank::self.world_size]
+        mine = order[self.rank :: self.world_size]
         stop = len(mine) - len(mine) % self.batch_size if self.drop_last else len(mine)
         first = 0
         if self.skip is not None and self.skip[0] == self.epoch:
             first = self.skip[1] * self.batch_size
         self.skip = None
         for start in range(first, stop, self.batch_size):
-            yield mine[start:start + self.batch_size]
+            yield mine[start : start + self.batch_size]
 
     def __len__(self) -> int:
         mine = self.per_rank() if self.shuffle else len(range(self.rank, self.n, self.world_size))
@@ -132,18 +141,28 @@ class FontDataModule(pl.LightningDataModule):
         assert self.store is not None, "call setup() first"
         rows = self.rows[split]
         if len(rows) == 0:
-            raise ValueError(f"the {split} split is empty (dataset.split.{split}={self.dataset_cfg.split[split]}, "
-                             f"{self.store.num_phrases} phrases); raise dataset.split.{split} or dataset.max_phrases")
+            raise ValueError(
+                f"the {split} split is empty (dataset.split.{split}={self.dataset_cfg.split[split]}, "
+                f"{self.store.num_phrases} phrases); raise dataset.split.{split} or dataset.max_phrases"
+            )
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         seed = self.data_cfg.shuffle_seed if self.data_cfg.shuffle_seed is not None else self.seed
         bs = self.data_cfg.batch_size if shuffle else self.data_cfg.eval_batch_size
         sampler = EpochBatchSampler(len(rows), bs, shuffle, seed, self.data_cfg.drop_last and shuffle, rank, world)
-        pin = bool(trainer is not None and trainer.accelerator is not None
-                   and not isinstance(trainer.accelerator, pl.accelerators.CPUAccelerator))
-        kwargs = dict(batch_size=None, sampler=sampler, num_workers=self.data_cfg.num_workers, pin_memory=pin,
-                      persistent_workers=self.data_cfg.num_workers > 0,
-                      generator=torch.Generator().manual_seed(seed))  # never draws from the global RNG
+        pin = bool(
+            trainer is not None
+            and trainer.accelerator is not None
+            and not isinstance(trainer.accelerator, pl.accelerators.CPUAccelerator)
+        )
+        kwargs = dict(
+            batch_size=None,
+            sampler=sampler,
+            num_workers=self.data_cfg.num_workers,
+            pin_memory=pin,
+            persistent_workers=self.data_cfg.num_workers > 0,
+            generator=torch.Generator().manual_seed(seed),
+        )  # never draws from the global RNG
         if shuffle:
             return ResumableLoader(BatchIndexed(self.store, rows), done=self.batches_done, **kwargs)
         return DataLoader(BatchIndexed(self.store, rows), **kwargs)

@@ -1,35 +1,38 @@
 """Build (or find in the cache) the dataset a config describes: rendered from corpus + fonts, or imported from HDF5."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fwtk_lab.core.config import DatasetConfig
 from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.core.files import allocate, require_free
-from fwtk_lab.data import cache, corpus, h5, store
+from fwtk_lab.data import cache, corpus, h5, render_jobs, store
 from fwtk_lab.data import fonts as fontlib
-from fwtk_lab.data.lines import LineRenderer, LinesRecipe
-from fwtk_lab.data.render import Recipe, Renderer, jitters
+from fwtk_lab.data.lines import LinesRecipe
+from fwtk_lab.data.render import Recipe
 
 log = logging.getLogger(__name__)
-CHUNK = 2048  # images per work item
 OTHER = "other"  # the class of `dataset.other_fonts`: fonts a model should not name
-OTHER_STREAM = 7  # the random stream (with the seed) that picks an `other` font per phrase
 
 
 def recipe_of(cfg: DatasetConfig) -> Recipe:
     recipe = Recipe(
-        width=cfg.width, height=cfg.height, font_size=cfg.font_size, fit_height=cfg.fit_height,
-        max_font_size=cfg.max_font_size, align=cfg.align, jitter=tuple(cfg.jitter), size_rule=cfg.size_rule,
+        width=cfg.width,
+        height=cfg.height,
+        font_size=cfg.font_size,
+        fit_height=cfg.fit_height,
+        max_font_size=cfg.max_font_size,
+        align=cfg.align,
+        jitter=tuple(cfg.jitter),
+        size_rule=cfg.size_rule,
     )
     try:
         if len(cfg.jitter) != 2:
@@ -75,46 +78,6 @@ def _load_phrases(source: str, path: str | None, max_chars: int, min_chars: int 
     return list(phrases), kept
 
 
-def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Worker: render some phrases in one font straight into the memory-mapped output at rows `rows`.
-
-    Returns (rows, the font size of each image)."""
-    out_path, font_path, recipe, rows, phrases, shifts = args
-    images = np.load(out_path, mmap_mode="r+")
-    render = _renderer(font_path, recipe)
-    sizes = np.empty(len(phrases), dtype=np.int16)
-    for i, (row, phrase) in enumerate(zip(rows, phrases)):
-        if isinstance(render, LineRenderer):  # its random choices are seeded by the image's row
-            images[row], sizes[i] = render.render(phrase, int(row))
-        else:
-            images[row], sizes[i] = render.render(phrase, int(shifts[i, 0]), int(shifts[i, 1]))
-    images.flush()
-    return rows, sizes
-
-
-_RENDERERS: dict = {}  # per process: one Renderer per (font, recipe), built on first use
-
-
-def _renderer(path: str, recipe: Recipe | LinesJob) -> Renderer | LineRenderer:
-    key = (path, recipe)
-    if key not in _RENDERERS:
-        if isinstance(recipe, LinesJob):
-            r = recipe.recipe
-            _RENDERERS[key] = LineRenderer(path, recipe.lines, r.height, r.width, recipe.seed)
-        else:
-            _RENDERERS[key] = Renderer(path, recipe)
-    return _RENDERERS[key]
-
-
-@dataclass(frozen=True)
-class LinesJob:
-    """What a build worker needs for the `lines` recipe: the image size, the ranges and the seed."""
-
-    recipe: Recipe
-    lines: LinesRecipe
-    seed: int
-
-
 def lines_recipe_of(cfg: DatasetConfig) -> LinesRecipe | None:
     """The `lines` recipe of a config (dataset=lines), checked; None for the series' recipes."""
     if cfg.get("lines") is None:
@@ -125,8 +88,11 @@ def lines_recipe_of(cfg: DatasetConfig) -> LinesRecipe | None:
             if len(c[name]) != 2:
                 raise ValueError(f"dataset.lines.{name}={list(c[name])} must be two numbers [lo, hi]")
         lines = LinesRecipe(
-            baseline=float(c.baseline), ascender=float(c.ascender), dark_ink=float(c.dark_ink),
-            sizes=(int(c.sizes[0]), int(c.sizes[1])), chars=(int(c.chars[0]), int(c.chars[1])),
+            baseline=float(c.baseline),
+            ascender=float(c.ascender),
+            dark_ink=float(c.dark_ink),
+            sizes=(int(c.sizes[0]), int(c.sizes[1])),
+            chars=(int(c.chars[0]), int(c.chars[1])),
             **{k: (float(c[k][0]), float(c[k][1])) for k in ("gamma", "blur", "noise", "contrast")},
         )
         lines.validate()
@@ -135,61 +101,6 @@ def lines_recipe_of(cfg: DatasetConfig) -> LinesRecipe | None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return lines
-
-
-def render_all(out_path: Path, font_paths: list[str], recipe: Recipe | LinesJob, phrases: list[str], seed: int,
-               workers: int, other_paths: list[str] = ()) -> np.ndarray:
-    """Fill images.npy (classes x phrases, H, W); deterministic whatever the number of workers.
-
-    With `other_paths`, one more class follows the fonts' classes: each phrase drawn in one of those fonts
-    (chosen by the seed), for models that should answer `other` to fonts they were not trained on.
-    Returns the font size of every image (classes x phrases)."""
-    n = len(phrases)
-    classes = len(font_paths) + (1 if other_paths else 0)
-    jitter = recipe.recipe.jitter if isinstance(recipe, LinesJob) else recipe.jitter
-    shifts = jitters(seed, classes, n, jitter)
-    work = [(path, label, np.arange(n)) for label, path in enumerate(font_paths)]
-    if other_paths:
-        pick = other_assignment(seed, n, len(other_paths))
-        work += [(path, len(font_paths), np.flatnonzero(pick == k)) for k, path in enumerate(other_paths)]
-    jobs = [
-        (str(out_path), path, recipe, label * n + ids[start:start + CHUNK],
-         [phrases[i] for i in ids[start:start + CHUNK]], shifts[label, ids[start:start + CHUNK]])
-        for path, label, ids in work
-        for start in range(0, len(ids), CHUNK)
-    ]
-    columns = (TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("render", total=n * classes)
-        sizes = np.zeros(n * classes, dtype=np.int16)
-
-        def done(result: tuple[np.ndarray, np.ndarray]) -> None:
-            rows, chunk = result
-            sizes[rows] = chunk
-            bar.advance(task, len(chunk))
-
-        if workers <= 1:
-            for job in jobs:
-                done(_render_chunk(job))
-        else:
-            with spawn_context().Pool(workers) as pool:
-                for result in pool.imap_unordered(_render_chunk, jobs):
-                    done(result)
-    return sizes.reshape(classes, n)
-
-
-def spawn_context() -> mp.context.BaseContext:
-    """multiprocessing's spawn context (no fork of a process that may hold torch threads), also inside a
-    joblib launcher job: loky sets the job's default start method to "loky", which a spawned child
-    is told to use before it can import loky, so each child would die starting."""
-    if mp.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
-        mp.set_start_method("spawn", force=True)
-    return mp.get_context("spawn")
-
-
-def other_assignment(seed: int, n: int, fonts: int) -> np.ndarray:
-    """Which of the `other` fonts draws each phrase of the `other` class."""
-    return np.random.default_rng([seed, OTHER_STREAM]).integers(0, fonts, size=n)
 
 
 def size_counts(sizes: np.ndarray) -> dict[str, int]:
@@ -206,7 +117,9 @@ def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list, list[str]
     fonts = fontlib.resolve(list(cfg.fonts))
     phrases, kept = select_phrases(cfg)
     parts = {
-        "kind": "render", "recipe": recipe.__dict__, "seed": cfg.seed,
+        "kind": "render",
+        "recipe": recipe.__dict__,
+        "seed": cfg.seed,
         "fonts": [f.sha256 for f in fonts],
         "phrases": hashlib.sha256("\n".join(phrases).encode()).hexdigest(),
     }
@@ -235,8 +148,10 @@ def other_fonts(cfg: DatasetConfig, fonts: list) -> list:
     mine = {f.sha256: f.name for f in fonts}
     clash = [f.name for f in others if f.sha256 in mine]
     if clash:
-        raise ConfigError(f"dataset.other_fonts includes {', '.join(clash)}, which is also a class in dataset.fonts; "
-                          f"accepted: fonts that are not classes")
+        raise ConfigError(
+            f"dataset.other_fonts includes {', '.join(clash)}, which is also a class in dataset.fonts; "
+            f"accepted: fonts that are not classes"
+        )
     return others
 
 
@@ -253,27 +168,43 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> 
     def build(tmp: Path) -> dict:
         n, h, w = len(classes) * len(phrases), recipe.height, recipe.width
         text_bytes = sum(len(p) + 4 for p in phrases)
-        require_free(root.parent, n * h * w + 16 * n + text_bytes + 2**20, f"the dataset {root.name} ({n:,} images of {h}x{w})",
-                     "paths.data_dir")
+        require_free(
+            root.parent,
+            n * h * w + 16 * n + text_bytes + 2**20,
+            f"the dataset {root.name} ({n:,} images of {h}x{w})",
+            "paths.data_dir",
+        )
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
         del images
         allocate(tmp / "images.npy")
         workers = cfg.build_workers or os.cpu_count() or 1
-        job = recipe if lines is None else LinesJob(recipe, lines, cfg.seed)
-        sizes = render_all(tmp / "images.npy", [f.path for f in fonts], job, phrases, cfg.seed, workers,
-                           [f.path for f in others])
+        job = recipe if lines is None else render_jobs.LinesJob(recipe, lines, cfg.seed)
+        sizes = render_jobs.render_all(
+            tmp / "images.npy", [f.path for f in fonts], job, phrases, cfg.seed, workers, [f.path for f in others]
+        )
         np.save(tmp / "labels.npy", np.repeat(np.arange(len(classes), dtype=np.int64), len(phrases)))
         np.save(tmp / "phrase_ids.npy", np.tile(np.arange(len(phrases), dtype=np.int64), len(classes)))
         (tmp / "phrases.json").write_text(json.dumps(phrases), encoding="utf-8")
         return {
-            "kind": "render", "name": cfg.name, "key": key, "recipe": recipe.__dict__, "seed": cfg.seed,
+            "kind": "render",
+            "name": cfg.name,
+            "key": key,
+            "recipe": recipe.__dict__,
+            "seed": cfg.seed,
             **({} if lines is None else {"lines": asdict(lines)}),
-            "classes": classes, "fonts": [f.__dict__ for f in fonts],
+            "classes": classes,
+            "fonts": [f.__dict__ for f in fonts],
             **({"other_fonts": [f.__dict__ for f in others]} if others else {}),
             "font_sizes": [size_counts(s) for s in sizes],  # per font: {size: images}
-            "num_phrases": len(phrases), "corpus_lines_kept": kept,
-            "corpus": {"source": cfg.corpus.source, "path": cfg.corpus.path, "max_chars": cfg.max_chars,
-                       "min_chars": cfg.min_chars, "max_phrases": cfg.max_phrases},
+            "num_phrases": len(phrases),
+            "corpus_lines_kept": kept,
+            "corpus": {
+                "source": cfg.corpus.source,
+                "path": cfg.corpus.path,
+                "max_chars": cfg.max_chars,
+                "min_chars": cfg.min_chars,
+                "max_phrases": cfg.max_phrases,
+            },
         }
 
     expect = {"key": key, "classes": classes, "num_phrases": len(phrases)}

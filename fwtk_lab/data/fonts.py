@@ -1,4 +1,5 @@
 """Fonts, one class each: names of the embedded set (matplotlib's text faces) or paths/globs of font files."""
+
 from __future__ import annotations
 
 import glob
@@ -15,11 +16,27 @@ from fwtk_lab.core.errors import UserError
 
 # The text faces that matplotlib ships (all draw printable ASCII); the file stem is the name.
 EMBEDDED = (
-    "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
-    "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
-    "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique", "DejaVuSansMono-BoldOblique",
-    "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic", "STIXGeneralBolIta",
-    "cmr10", "cmb10", "cmss10", "cmti10", "cmtt10",
+    "DejaVuSans",
+    "DejaVuSans-Bold",
+    "DejaVuSans-Oblique",
+    "DejaVuSans-BoldOblique",
+    "DejaVuSerif",
+    "DejaVuSerif-Bold",
+    "DejaVuSerif-Italic",
+    "DejaVuSerif-BoldItalic",
+    "DejaVuSansMono",
+    "DejaVuSansMono-Bold",
+    "DejaVuSansMono-Oblique",
+    "DejaVuSansMono-BoldOblique",
+    "STIXGeneral",
+    "STIXGeneralBol",
+    "STIXGeneralItalic",
+    "STIXGeneralBolIta",
+    "cmr10",
+    "cmb10",
+    "cmss10",
+    "cmti10",
+    "cmtt10",
 )
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".pfb", ".pfa", ".woff", ".woff2")
 PROBE_TEXT = "".join(chr(c) for c in range(33, 127))  # every printable ASCII glyph but space
@@ -139,8 +156,10 @@ def check_parse(path: str, data: bytes) -> None:
     foreign = [ch for ch, u in meant.items() if u != ch]
     if len(foreign) > MAX_FOREIGN_GLYPHS:
         shown = ", ".join(f"{ch}->{names[ch]}" for ch in foreign[:6])
-        raise FontError(f"font {path!r} is a symbol font: its letters and digits draw other glyphs ({shown}, "
-                        f"{len(foreign)} of {len(names)}); a font must draw ASCII as text")
+        raise FontError(
+            f"font {path!r} is a symbol font: its letters and digits draw other glyphs ({shown}, "
+            f"{len(foreign)} of {len(names)}); a font must draw ASCII as text"
+        )
 
 
 def _base_glyph_name(name: str) -> str:
@@ -169,10 +188,14 @@ def resolve(specs: list[str]) -> list[Font]:
             data = Path(path).read_bytes()
             ft = load(path, 16)
         except OSError as e:
-            raise FontError(f"font {path!r} does not load ({e}); give a TrueType, OpenType or Type 1 file FreeType reads") from None
+            raise FontError(
+                f"font {path!r} does not load ({e}); give a TrueType, OpenType or Type 1 file FreeType reads"
+            ) from None
         digest = hashlib.sha256(data).hexdigest()
         if digest in by_hash:
-            raise FontError(f"font {path!r} has the same bytes as {by_hash[digest]!r}; each class needs a distinct font")
+            raise FontError(
+                f"font {path!r} has the same bytes as {by_hash[digest]!r}; each class needs a distinct font"
+            )
         by_hash[digest] = path
         if digest not in _CHECKED:  # the checks depend only on the bytes: once per process
             check_parse(path, data)
@@ -182,7 +205,9 @@ def resolve(specs: list[str]) -> list[Font]:
             except (OSError, ValueError, UnicodeError) as e:
                 if isinstance(e, FontError):
                     raise
-                raise FontError(f"font {path!r} cannot be drawn ({type(e).__name__}: {e}); give an intact font file") from None
+                raise FontError(
+                    f"font {path!r} cannot be drawn ({type(e).__name__}: {e}); give an intact font file"
+                ) from None
             if not name.strip():
                 raise FontError(f"font {path!r} has no family name (a damaged name table); give an intact font file")
             _CHECKED[digest] = name

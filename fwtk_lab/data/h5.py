@@ -35,8 +35,12 @@ def build_h5(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.
             raise ConfigError(f"dataset.path={str(path)!r} is not a readable HDF5 file ({e})") from None
         with f:
             names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
-            if not names:
-                raise ConfigError(f"{path}: no datasets; expected one (N, H, W) uint8 dataset per font")
+            if len(names) < 2:
+                found = f"only the dataset {names[0]!r}" if names else "no datasets"
+                raise ConfigError(
+                    f"dataset.path={str(path)!r} holds {found}; accepted: an HDF5 file with one (N, H, W) uint8 "
+                    f"dataset per font, at least 2 fonts (one class each)"
+                )
             shapes = {k: f[k].shape for k in names}
             for k in names:
                 if f[k].dtype != np.uint8 or len(f[k].shape) != 3:
@@ -46,17 +50,29 @@ def build_h5(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> store.
             n, h, w = shapes[names[0]]
             if n == 0:
                 raise ConfigError(f"{path}: datasets are empty")
-            require_free(root.parent, n * len(names) * (h * w + 16) + 2**20, f"the dataset {root.name}", "paths.data_dir")
-            images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n * len(names), h, w))
+            require_free(
+                root.parent, n * len(names) * (h * w + 16) + 2**20, f"the dataset {root.name}", "paths.data_dir"
+            )
+            images = np.lib.format.open_memmap(
+                tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n * len(names), h, w)
+            )
             for label, k in enumerate(names):
                 block = f[k][...]
-                images[label * n:(label + 1) * n] = block[:, ::-1, :] if cfg.flipud else block
+                images[label * n : (label + 1) * n] = block[:, ::-1, :] if cfg.flipud else block
             images.flush()
             del images
         np.save(tmp / "labels.npy", np.repeat(np.arange(len(names), dtype=np.int64), n))
         np.save(tmp / "phrase_ids.npy", np.tile(np.arange(n, dtype=np.int64), len(names)))
         classes = [k[:-4] if k.lower().endswith((".ttf", ".otf")) else k for k in names]
-        return {"kind": "h5", "name": cfg.name, "key": key, "source": str(path), "flipud": cfg.flipud,
-                "classes": classes, "num_phrases": n, "recipe": {"width": w, "height": h}}
+        return {
+            "kind": "h5",
+            "name": cfg.name,
+            "key": key,
+            "source": str(path),
+            "flipud": cfg.flipud,
+            "classes": classes,
+            "num_phrases": n,
+            "recipe": {"width": w, "height": h},
+        }
 
     return cache.cached(root, build, cfg.verify_checksums, rehash=rehash)

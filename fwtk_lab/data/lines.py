@@ -40,8 +40,11 @@ class LinesRecipe:
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
                 raise ValueError(f"dataset.lines.{name}=[{lo}, {hi}] is not a range 0 <= lo <= hi")
-        for name, low, ok in (("sizes", "4 px or more", self.sizes[0] >= 4), ("chars", "1 or more", self.chars[0] >= 1),
-                              ("gamma", "a value above 0", self.gamma[0] > 0)):
+        for name, low, ok in (
+            ("sizes", "4 px or more", self.sizes[0] >= 4),
+            ("chars", "1 or more", self.chars[0] >= 1),
+            ("gamma", "a value above 0", self.gamma[0] > 0),
+        ):
             if not ok:
                 raise ValueError(f"dataset.lines.{name}={list(getattr(self, name))} must start at {low}")
         if self.contrast[1] > 1:

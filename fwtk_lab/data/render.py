@@ -9,6 +9,7 @@ Two size rules (`Recipe.size_rule`):
   above the baseline; the ascender-to-descender extent centred vertically, the advance width
   horizontally (letters fill the height; ascenders and descenders may be clipped).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -33,6 +34,7 @@ def jitter_limit(width: int, height: int) -> int:
 @dataclass(frozen=True)
 class Recipe:
     """Every value that decides the pixels of one image, given its phrase, font and jitter."""
+
     width: int = 64
     height: int = 16
     font_size: int = 16  # starting size
@@ -60,7 +62,9 @@ class Recipe:
                 f"+-{limit} px (half the smaller side), e.g. [-3, 3]"
             )
         if self.fit_height is not None and not 0 < self.fit_height <= 4 * self.height:
-            raise ValueError(f"dataset.fit_height={self.fit_height} must be in 1..{4 * self.height} (image height {self.height})")
+            raise ValueError(
+                f"dataset.fit_height={self.fit_height} must be in 1..{4 * self.height} (image height {self.height})"
+            )
         if not 1 <= self.font_size <= self.max_font_size:
             raise ValueError(f"dataset.font_size={self.font_size} must be in 1..max_font_size={self.max_font_size}")
 
@@ -204,7 +208,7 @@ class Renderer:
             x0, y0, x1, y1 = max(gx, 0), max(gy, 0), min(gx + gw, width), min(gy + gh, height)
             if x1 <= x0 or y1 <= y0:
                 continue
-            src = bitmap[y0 - gy:y1 - gy, x0 - gx:x1 - gx]
+            src = bitmap[y0 - gy : y1 - gy, x0 - gx : x1 - gx]
             if x0 >= ink_right:
                 out[y0:y1, x0:x1] = src
             else:

@@ -1,4 +1,5 @@
 """Train / val / test splits by phrase: every font of a phrase lands in the same split."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Opening a cache re-hashes its files only when a stamp is missing or any file's stat differs from it
 (rewritten, replaced, truncated, touched), or when asked to (`python -m fwtk_lab.data` always re-hashes).
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ A cache directory is built under a temporary name and renamed into place only on
 and the manifest are written, so a killed build never leaves a directory that looks finished.
 A directory whose files do not match their manifest is moved aside (never deleted) and rebuilt.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,6 +36,7 @@ class CacheError(UserError, RuntimeError):
 @dataclass
 class Store:
     """A verified cache: images (N, H, W) uint8, labels (N,) and phrase_ids (N,), all memory-mapped."""
+
     root: Path
     images: np.ndarray
     labels: np.ndarray
@@ -86,25 +88,35 @@ def manifest_digest(manifest: dict) -> str:
 def check_fields(root: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
     """The manifest's counts and names against the arrays (and phrases.json): raise CacheError on a mismatch."""
     classes, num_phrases = manifest.get("classes"), manifest.get("num_phrases")
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c.strip() for c in classes) \
-            or len(set(classes)) != len(classes):
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(c, str) and c.strip() for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
         raise CacheError(f"{root / MANIFEST}: classes {classes!r} are not distinct non-empty names")
     if not isinstance(num_phrases, int) or isinstance(num_phrases, bool) or num_phrases < 1:
         raise CacheError(f"{root / MANIFEST}: num_phrases {num_phrases!r} is not a positive count")
     n = len(arrays["images"])
     if n != len(classes) * num_phrases or len(arrays["labels"]) != n or len(arrays["phrase_ids"]) != n:
-        raise CacheError(f"{root}: {n} images, {len(arrays['labels'])} labels, {len(arrays['phrase_ids'])} phrase ids, "
-                         f"but the manifest says {len(classes)} classes x {num_phrases} phrases")
+        raise CacheError(
+            f"{root}: {n} images, {len(arrays['labels'])} labels, {len(arrays['phrase_ids'])} phrase ids, "
+            f"but the manifest says {len(classes)} classes x {num_phrases} phrases"
+        )
     for name, top in (("labels", len(classes)), ("phrase_ids", num_phrases)):
         a = np.asarray(arrays[name])
         if len(a) and (int(a.min()) < 0 or int(a.max()) >= top):
-            raise CacheError(f"{root / name}.npy: values {int(a.min())}..{int(a.max())} outside 0..{top - 1} "
-                             f"(the manifest's {'classes' if name == 'labels' else 'num_phrases'})")
+            raise CacheError(
+                f"{root / name}.npy: values {int(a.min())}..{int(a.max())} outside 0..{top - 1} "
+                f"(the manifest's {'classes' if name == 'labels' else 'num_phrases'})"
+            )
     fonts = manifest.get("fonts")
     if manifest.get("kind") == "render" and not isinstance(fonts, list):
         raise CacheError(f"{root / MANIFEST}: a rendered dataset without its list of fonts")
     named = classes[:-1] if manifest.get("other_fonts") else classes  # the `other` class is no font of its own
-    if fonts is not None and (not isinstance(fonts, list) or [f.get("name") if isinstance(f, dict) else None for f in fonts] != named):
+    if fonts is not None and (
+        not isinstance(fonts, list) or [f.get("name") if isinstance(f, dict) else None for f in fonts] != named
+    ):
         raise CacheError(f"{root / MANIFEST}: classes {classes} do not match the fonts it lists")
     path = root / "phrases.json"
     if path.is_file():
@@ -175,8 +187,10 @@ def quarantine(root: Path) -> Path:
     try:
         os.replace(root, dest)
     except OSError as e:
-        raise CacheError(f"dataset cache {root} is broken and cannot be moved aside ({e.strerror}); "
-                         f"it was left as it is: remove it, or make paths.data_dir={root.parent} writable") from None
+        raise CacheError(
+            f"dataset cache {root} is broken and cannot be moved aside ({e.strerror}); "
+            f"it was left as it is: remove it, or make paths.data_dir={root.parent} writable"
+        ) from None
     return dest
 
 
@@ -184,7 +198,7 @@ def remove_orphans(final: Path) -> None:
     """Delete temporary build directories of `final` left by processes that no longer run (killed builds)."""
     for tmp in final.parent.glob(f".tmp-{final.name}-*"):
         try:
-            pid = int(tmp.name[len(f".tmp-{final.name}-"):].split("-")[0])
+            pid = int(tmp.name[len(f".tmp-{final.name}-") :].split("-")[0])
             os.kill(pid, 0)
         except ProcessLookupError:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fwtk_lab.core.errors import UserError
 
-class ReportError(ValueError):
+
+class ReportError(UserError, ValueError):
     """Nothing to report, or a run directory or spec file that cannot be read."""
 
 
