@@ -52,6 +52,11 @@ def test_h5_bad_files(tmp_path):
         dataset.prepare(dataset_cfg(source="h5", path=str(bad_shape), name="h5"), tmp_path / "data")
     with pytest.raises(ConfigError, match="does not exist"):
         dataset.prepare(dataset_cfg(source="h5", path=str(tmp_path / "none.h5"), name="h5"), tmp_path / "data")
+    one_font = tmp_path / "one.h5"
+    with h5py.File(one_font, "w") as f:
+        f.create_dataset("DejaVuSans.ttf", data=np.zeros((4, 16, 64), np.uint8))
+    with pytest.raises(ConfigError, match=r"one\.h5.*only the dataset 'DejaVuSans\.ttf'.*at least 2 fonts"):
+        dataset.prepare(dataset_cfg(source="h5", path=str(one_font), name="h5"), tmp_path / "data")
     not_h5 = tmp_path / "garbage.h5"
     not_h5.write_bytes(b"definitely not hdf5" * 10)
     with pytest.raises(ConfigError, match="garbage.h5"):
