@@ -17,19 +17,18 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fwtk_lab.core import threads
 from fwtk_lab.core.console import print_config
 from fwtk_lab.core.files import atomic_write_text
-from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.runs import checkpoint_file, identity, provenance, results, resume
 from fwtk_lab.runs.dataset_record import RecordDataset
 from fwtk_lab.runs.latest_checkpoint import LAST, LatestCheckpoint
 from fwtk_lab.runs.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
 from fwtk_lab.runs.sweep import in_multirun
 from fwtk_lab.runs.trainer import build_trainer, check_extras
-from fwtk_lab.training.module import FontClassifier
 
 log = logging.getLogger("fwtk_lab.train")
 
@@ -60,12 +59,12 @@ def run(cfg: DictConfig) -> dict:
 def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption: Preemption) -> dict:
     n_threads = threads.configure(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
-    dm = FontDataModule(cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
+    dm = instantiate(cfg.datamodule, cfg.dataset, cfg.data, cfg.paths.data_dir, seed=cfg.seed)
     dm.setup("fit")
     cfg_dict = OmegaConf.to_container(cfg, resolve=True)
     ckpt_path = resume.plan(run_dir, cfg.resume, cfg.ckpt_path, cfg_dict, dm.classes)
     start_step = checkpoint_file.load(ckpt_path)["global_step"] if ckpt_path else 0
-    model = FontClassifier(cfg_dict, dm.classes, dm.image_shape)
+    model = instantiate(cfg.module, cfg_dict, dm.classes, dm.image_shape)
     trainer = build_trainer(cfg, preemption, purge_step=start_step + 1 if ckpt_path else None)
     trainer.callbacks.append(RecordDataset(dm))  # the dataset's identity goes into every checkpoint
     status = resume.read_status(run_dir) if rank0 else {}

@@ -36,6 +36,8 @@ IGNORED = {
     "local",
     "hparams_search",
     "experiment",
+    "datamodule",  # which classes build the run: their inputs (dataset, data, model ...) are hashed
+    "module",
 }
 # Keys inside groups that only set budgets, speed or display (a raised budget continues the same run).
 IGNORED_KEYS = {
