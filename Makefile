@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fwtk-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint data bench bench-gpu bench-threads progression real-images tensorboard clean
+.PHONY: help install train test lint data bench bench-gpu bench-threads progression real-images tensorboard cluster cluster-stop clean
 
 help: ## List the targets
 	@echo "fwtk_lab targets (pass Hydra overrides with ARGS='model=rnn trainer.max_epochs=2'):"
@@ -67,6 +67,12 @@ real-images: install ## Train the real-image model, calibrate `unknown`, evaluat
 
 tensorboard: install ## Serve TensorBoard on the runs in outputs/
 	$(VENV)/bin/tensorboard --logdir outputs $(ARGS)
+
+cluster: ## Start a SLURM test cluster on this machine (root; apt-installs slurm, munge, mariadb; docs/cluster.md)
+	.ci/cluster start
+
+cluster-stop: ## Stop the test cluster's daemons (state kept in /var/lib/fwtk-slurm)
+	.ci/cluster stop
 
 clean: ## Remove caches and Python bytecode (keeps .venv, data/ and outputs/: runs are never deleted)
 	rm -rf .pytest_cache build *.egg-info
