@@ -46,7 +46,7 @@ def check_same_data(ckpt: dict, run_cfg, ckpt_path: str, allow_other_data: bool 
             ckpt_path,
         )
         return
-    now = dataset_lib.identity(run_cfg.dataset)
+    now = dataset_lib.cache_id(run_cfg.dataset)
     if now is None or now["key"] == recorded.get("key"):
         return
     msg = (

@@ -341,7 +341,7 @@ def test_evaluate_refuses_a_checkpoint_whose_data_changed(tmp_path, caplog):
             )
         }
     )
-    ckpt = {KEY: dataset.identity(cfg.dataset)}
+    ckpt = {KEY: dataset.cache_id(cfg.dataset)}
     check_same_data(ckpt, cfg, "x.ckpt")  # unchanged: fine
     corpus.write_text(corpus.read_text() + "\none more line that was not there at training time")
     with pytest.raises(ConfigError, match="was trained on dataset .* but its config now gives"):

@@ -132,7 +132,7 @@ def rendered_identity(cfg: DatasetConfig) -> tuple[Recipe, list, list, list[str]
     return recipe, fonts, others, phrases, kept, key
 
 
-def identity(cfg: DatasetConfig) -> dict | None:
+def cache_id(cfg: DatasetConfig) -> dict | None:
     """What a checkpoint records of its dataset and `evaluate` compares: {name, key} (None for h5 imports)."""
     if cfg.source != "render":
         return None

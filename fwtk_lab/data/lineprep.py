@@ -217,6 +217,6 @@ def windows(line: np.ndarray, width: int, stride: int | None = None) -> np.ndarr
     return out[ink >= MIN_WINDOW_INK * ink.max()]
 
 
-def prepare(img: Image.Image | np.ndarray, geometry: Geometry, invert: bool | str = "auto") -> np.ndarray:
+def line_windows(img: Image.Image | np.ndarray, geometry: Geometry, invert: bool | str = "auto") -> np.ndarray:
     """Any image of one line -> (N, H, W) float32 windows in [0, 1], white ink on black."""
     return windows(normalize(ink_image(img, invert), geometry), geometry.width)

@@ -102,7 +102,7 @@ def classify(
     model, img: Image.Image | np.ndarray, invert: bool | str = "auto", geometry: Geometry | None = None
 ) -> Prediction:
     """One image of one line of text -> Prediction; lineprep.ImageError when it holds no ink."""
-    windows = lineprep.prepare(img, geometry or geometry_of(model), invert)
+    windows = lineprep.line_windows(img, geometry or geometry_of(model), invert)
     p = combine(window_log_probs(model, windows))
     return judge(p, list(model.classes), getattr(model, "unknown_threshold", None), len(windows))
 
