@@ -175,7 +175,11 @@ def test_precheck_leaves_hydra_flags_and_valid_sweeps_alone(tmp_path):
         ("fwtk_lab.data", ["paths.output_dir=AFILE"], ["paths.output_dir", "is a file"]),
         ("fwtk_lab.evaluate", ["ckpt_path=TMP"], ["ckpt_path", "is a directory"]),
         # pseudo file systems: permission bits let root "write" there, a real folder cannot be made
-        ("fwtk_lab.train", ["paths.output_dir=/proc/fwtk-test/out"], ["paths.output_dir", "/proc", "cannot be created"]),
+        (
+            "fwtk_lab.train",
+            ["paths.output_dir=/proc/fwtk-test/out"],
+            ["paths.output_dir", "/proc", "cannot be created"],
+        ),
         ("fwtk_lab.data", ["paths.data_dir=/sys/fwtk-test"], ["paths.data_dir", "/sys", "cannot be created"]),
         ("fwtk_lab.evaluate", ["ckpt_path=AFILE", "paths.output_dir=/proc/fwtk-test"], ["/proc", "cannot be created"]),
     ],

@@ -1,1 +1,1 @@
-"""What every layer shares: config schemas, the CLI error handling, atomic files, thread settings."""
+"""The bottom layer, importing nothing of ours: config schemas, the error base class, value checks, atomic files, threads."""

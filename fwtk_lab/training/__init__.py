@@ -1,1 +1,1 @@
-"""The training run's pieces: the LightningModule, callbacks, figures and checkpoint I/O."""
+"""The model's training: the LightningModule, its losses, calibration, AIC, callbacks and figures, and the model config checks."""
