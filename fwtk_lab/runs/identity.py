@@ -36,6 +36,7 @@ IGNORED = {
     "local",
     "hparams_search",
     "experiment",
+    "optuna",  # which Optuna trial a sweep job reports to (fwtk_lab/runs/pruning.py)
 }
 # Keys inside groups that only set budgets, speed or display (a raised budget continues the same run).
 IGNORED_KEYS = {
