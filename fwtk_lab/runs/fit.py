@@ -132,7 +132,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
     record("tested")  # "finished" (or "pruned") only once metrics.json is written
     all_runs = invocations + [this]
 
-    return results.write(
+    done = (
         cfg,
         run_dir,
         trainer,
@@ -146,8 +146,8 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         ckpt_cb,
         n_threads,
         prov,
-        pruned=pruned,
     )
+    return results.write(*done, pruned=pruned)
 
 
 def train_in_subprocess(cfg: DictConfig, run_dir: Path) -> dict:

@@ -51,7 +51,8 @@ class OptunaPruning(Callback):
         self.link = {"study": str(link.study), "trial": int(link.trial)}
         self.pruned_epoch: int | None = None
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """After the module's epoch-end hooks: this epoch's val/acc is in callback_metrics."""
         value = trainer.callback_metrics.get(MONITOR)
         if trainer.sanity_checking or value is None or not trainer.is_global_zero:
             return

@@ -104,7 +104,8 @@ def counts(t: optuna.trial.FrozenTrial) -> bool:
 def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> None:
     """Tell the trial its job's outcome: PRUNED (its pruning callback said so), COMPLETE, or FAIL."""
     value: Any = ret.return_value if ret.status == JobStatus.COMPLETED else None
-    pruned_at = trial.user_attrs.get(PRUNED_ATTR)  # read from the storage: the job may have set it
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # fresh from the storage (the job's
+    pruned_at = next((t.user_attrs.get(PRUNED_ATTR) for t in running if t.number == trial.number), None)  # writes)
     if pruned_at is not None:
         study.tell(trial, state=TrialState.PRUNED)
         log.info("trial %d: pruned after epoch %s", trial.number, pruned_at)
