@@ -21,6 +21,36 @@ optuna = pytest.importorskip("optuna", minversion="4", reason="the `sweep` extra
 TrialState = optuna.trial.TrialState
 
 
+def test_sweep_syntax_becomes_optuna_distributions():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from hydra_plugins.fwtk_lab_optuna._search_space import SearchSpaceError, parse
+
+    space, fixed = parse(
+        [
+            "optimizer.lr=tag(log, interval(0.0003, 0.01))",
+            "optimizer.weight_decay=interval(0, 0.1)",
+            "model.hidden=int(interval(8, 64))",
+            "model.layers=range(1, 8, 3)",
+            "data.batch_size=choice(32, 64)",
+            "model=cnn,rnn",
+            "data.batch_size=16",  # a later fixed value replaces the search of that key (a command-line value)
+            "+optuna.trial=3",
+        ]
+    )
+    assert space == {
+        "optimizer.lr": FloatDistribution(0.0003, 0.01, log=True),
+        "optimizer.weight_decay": FloatDistribution(0.0, 0.1),
+        "model.hidden": IntDistribution(8, 64),
+        "model.layers": IntDistribution(1, 7, step=3),
+        "model": CategoricalDistribution(["cnn", "rnn"]),
+    }
+    assert fixed == {"data.batch_size": "16", "+optuna.trial": "3"}
+    assert parse(["model.sizes=choice([1,2],3)"])[0]["model.sizes"] == CategoricalDistribution(["[1,2]", 3])
+    with pytest.raises(SearchSpaceError, match=r"model.layers=range\(3, 3\): an empty sweep"):
+        parse(["model.layers=range(3, 3)"])
+
+
 def search(sweep_dir: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     """`python -m fwtk_lab.train -m hparams_search=optuna` on the tiny dataset, a few batches per epoch."""
     return run_cli(

@@ -54,15 +54,18 @@ class OptunaPruning(Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """After the module's epoch-end hooks: this epoch's val/acc is in callback_metrics."""
         value = trainer.callback_metrics.get(MONITOR)
-        if trainer.sanity_checking or value is None or not trainer.is_global_zero:
+        if trainer.sanity_checking or value is None:
             return
-        epoch = trainer.current_epoch
-        self.trial.report(float(value), step=epoch)
-        if self.trial.should_prune():
+        epoch, prune = trainer.current_epoch, False
+        if trainer.is_global_zero:  # rank 0 reports and decides; DDP ranks follow its decision
+            self.trial.report(float(value), step=epoch)
+            prune = self.trial.should_prune()
+            if prune:
+                self.trial.set_user_attr(PRUNED_ATTR, epoch)
+                log.info("Optuna trial %d: pruned after epoch %d (%s %.4f)", self.link["trial"], epoch, MONITOR, value)
+        if trainer.strategy.broadcast(prune, src=0):
             self.pruned_epoch = epoch
-            self.trial.set_user_attr(PRUNED_ATTR, epoch)
             trainer.should_stop = True
-            log.info("Optuna trial %d: pruned after epoch %d (%s %.4f)", self.link["trial"], epoch, MONITOR, value)
 
     def record(self) -> dict | None:
         """What metrics.json and status.json say about the pruning (None: not pruned)."""

@@ -40,23 +40,15 @@ def distribution(override: Override) -> BaseDistribution:
         if isinstance(value.start, int) and isinstance(value.end, int):
             return IntDistribution(value.start, value.end, log=log)
         return FloatDistribution(float(value.start), float(value.end), log=log)
-    choices = [_choice(x, override) for x in override.sweep_iterator(transformer=Transformer.encode)]
+    choices = list(override.sweep_iterator(transformer=Transformer.encode))  # lists and dicts: as override text
     if override.is_range_sweep():
         assert isinstance(value, RangeSweep)
         steps = {b - a for a, b in zip(choices, choices[1:])}
         if not value.shuffle and choices and all(isinstance(c, int) for c in choices) and len(steps) <= 1:
             return IntDistribution(choices[0], choices[-1], step=steps.pop() if steps else 1)
     if not choices:
-        raise SearchSpaceError(f"{override.input_line}: an empty sweep; accepted: at least one value")
+        raise SearchSpaceError(f"{override.input_line}: an empty sweep; accepted: a sweep of at least one value")
     return CategoricalDistribution(choices)
-
-
-def _choice(x: Any, override: Override) -> Any:
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    raise SearchSpaceError(
-        f"{override.input_line}: the value {x!r} cannot be an Optuna choice; accepted: str, int, float, bool, null"
-    )
 
 
 def as_override(key: str, value: Any) -> str:
