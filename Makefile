@@ -18,6 +18,7 @@ install: $(STAMP) ## Create .venv (torch 2.13.0 first if none), install fwtk_lab
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0"
+	@$(PY) -m pip uninstall -q -y hydra-optuna-sweeper 2>/dev/null || true   # replaced by hydra_plugins/fwtk_lab_optuna (it pinned optuna<3)
 	$(PY) -m pip install -q -e ".[dev,sweep,h5]"
 	@touch $(STAMP)
 

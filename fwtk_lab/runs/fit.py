@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from fwtk_lab.core import threads
 from fwtk_lab.core.console import print_config
 from fwtk_lab.core.files import atomic_write_text
-from fwtk_lab.runs import checkpoint_file, identity, provenance, results, resume
+from fwtk_lab.runs import checkpoint_file, identity, provenance, pruning, results, resume
 from fwtk_lab.runs.dataset_record import RecordDataset
 from fwtk_lab.runs.latest_checkpoint import LAST, LatestCheckpoint
 from fwtk_lab.runs.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
@@ -44,6 +44,16 @@ def run(cfg: DictConfig) -> dict:
         budget = {"max_epochs": cfg.trainer.max_epochs, "max_steps": cfg.trainer.max_steps}
         if cfg.resume != "never" and not cfg.ckpt_path and resume.finished(run_dir, budget):
             metrics = json.loads((run_dir / "metrics.json").read_text())
+            if metrics.get("pruned"):
+                pruning.mark_pruned(cfg, metrics["pruned"])  # this config's trial is told PRUNED too
+                log.info(
+                    "this run was pruned by Optuna (study %s, trial %s, after epoch %s): test accuracy %.4f, "
+                    "metrics in %s; it is not resumed (resume=never for a new run)",
+                    *(metrics["pruned"].get(k) for k in ("study", "trial", "epoch")),
+                    metrics["test/acc"],
+                    run_dir / "metrics.json",
+                )
+                return metrics
             log.info(
                 "this run is finished: test accuracy %.4f, metrics in %s; nothing to do (raise "
                 "trainer.max_epochs to continue it, or resume=never for a new run)",
@@ -116,12 +126,27 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
     latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
     this["checkpoint_saves"] = latest.saves if latest else 0
     this["checkpoint_seconds"] = round(latest.save_seconds, 3) if latest else 0.0
-    record("tested")  # "finished" only once metrics.json is written
+    pruner = next((cb for cb in trainer.callbacks if isinstance(cb, pruning.OptunaPruning)), None)
+    pruned = pruner.record() if pruner else None  # stopped early by its Optuna trial
+    record("tested")  # "finished" (or "pruned") only once metrics.json is written
     all_runs = invocations + [this]
 
-    return results.write(
-        cfg, run_dir, trainer, model, dm, tested, all_runs, chosen, test_seconds, val_last, ckpt_cb, n_threads, prov
+    done = (
+        cfg,
+        run_dir,
+        trainer,
+        model,
+        dm,
+        tested,
+        all_runs,
+        chosen,
+        test_seconds,
+        val_last,
+        ckpt_cb,
+        n_threads,
+        prov,
     )
+    return results.write(*done, pruned=pruned)
 
 
 def train_in_subprocess(cfg: DictConfig, run_dir: Path) -> dict:

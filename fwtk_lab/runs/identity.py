@@ -38,6 +38,7 @@ IGNORED = {
     "experiment",
     "datamodule",  # which classes build the run: their inputs (dataset, data, model ...) are hashed
     "module",
+    "optuna",  # which Optuna trial a sweep job reports to (fwtk_lab/runs/pruning.py)
 }
 # Keys inside groups that only set budgets, speed or display (a raised budget continues the same run).
 IGNORED_KEYS = {

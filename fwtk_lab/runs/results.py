@@ -60,6 +60,7 @@ def write(
     ckpt_cb,
     n_threads: int,
     prov: dict,
+    pruned: dict | None = None,
 ) -> dict:
     """Assemble metrics.json from the test and the invocations, write it, and give every logger the final hparams."""
     val_best = float(ckpt_cb.best_model_score) if ckpt_cb is not None and ckpt_cb.best_model_score is not None else None
@@ -88,6 +89,8 @@ def write(
         "run_dir": str(run_dir),
         "provenance": prov,
     }
+    if pruned:
+        metrics["pruned"] = pruned  # stopped early by its Optuna trial's pruner: {study, trial, epoch}
     metrics.update(train_aic(model, dm))  # AIC on the training split, with the tested weights
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "metrics.json", metrics)
@@ -100,7 +103,8 @@ def write(
         if val_best is not None:
             hp_metrics["hp/val_acc_best"] = val_best
         log_final(trainer.loggers, {**hparams(cfg), **provenance.flat(prov)}, hp_metrics, trainer.global_step)
-        resume.write_status(run_dir, {**resume.read_status(run_dir), "status": "finished"})
+        status = {**resume.read_status(run_dir), "status": "pruned" if pruned else "finished"}
+        resume.write_status(run_dir, {**status, **({"pruned": pruned} if pruned else {})})
         log.info(
             "test accuracy %.4f (loss %.4f, AIC %.1f) | metrics in %s",
             metrics["test/acc"],

@@ -93,10 +93,13 @@ def write_status(run_dir: Path, status: dict) -> None:
 
 
 def finished(run_dir: Path, budget: dict) -> bool:
-    """A run that ended (tested, metrics written) with a budget at least as large as this one."""
+    """A run that ended (tested, metrics written) with a budget at least as large as this one, or was pruned
+    by its Optuna trial (final whatever the budget: it is never resumed)."""
     status = read_status(run_dir)
-    if status.get("status") != "finished" or not (run_dir / "metrics.json").is_file():
+    if status.get("status") not in ("finished", "pruned") or not (run_dir / "metrics.json").is_file():
         return False
+    if status["status"] == "pruned":
+        return True
     before = status.get("budget", {})
     return all(_budget_covers(before.get(k), v) for k, v in budget.items())
 

@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import Logger
 
 from fwtk_lab.core.checks import reason, show, whole
 from fwtk_lab.core.errors import ConfigError
+from fwtk_lab.runs import pruning
 from fwtk_lab.runs.checkpoint_file import AtomicCheckpointIO
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint, RNGState
 from fwtk_lab.runs.preemption import Preemption
@@ -95,6 +96,7 @@ def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_s
         LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes, ck.keep),
         RNGState(),
     ]
+    found_callbacks += pruning.callbacks(cfg)  # an Optuna trial's run: report val/acc, stop when pruned
     if preemption is not None:
         found_callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
     return instantiate(cfg.trainer, logger=found or False, callbacks=found_callbacks, plugins=[AtomicCheckpointIO()])
