@@ -23,7 +23,7 @@ from fwtk_lab.core import threads
 from fwtk_lab.core.console import print_config
 from fwtk_lab.core.files import atomic_write_text
 from fwtk_lab.data.datamodule import FontDataModule
-from fwtk_lab.runs import checkpoint_file, identity, provenance, results, resume
+from fwtk_lab.runs import checkpoint_file, identity, provenance, results, resume, tracking
 from fwtk_lab.runs.dataset_record import RecordDataset
 from fwtk_lab.runs.latest_checkpoint import LAST, LatestCheckpoint
 from fwtk_lab.runs.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
@@ -110,9 +110,11 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         test_seconds = time.perf_counter() - t1
     except Interrupted as e:
         record("interrupted", error=str(e))
+        tracking.finish_wandb(trainer.loggers, exit_code=1)
         raise
     except BaseException as e:
         record("failed", error=f"{type(e).__name__}: {e}")
+        tracking.finish_wandb(trainer.loggers, exit_code=1)
         raise
     latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
     this["checkpoint_saves"] = latest.saves if latest else 0

@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import Logger
 
 from fwtk_lab.core.checks import reason, show, whole
 from fwtk_lab.core.errors import ConfigError
+from fwtk_lab.runs import tracking
 from fwtk_lab.runs.checkpoint_file import AtomicCheckpointIO
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint, RNGState
 from fwtk_lab.runs.preemption import Preemption
@@ -61,9 +62,14 @@ def loggers(cfg: DictConfig, purge_step: int | None = None) -> list[Logger]:
     """The `logger` group's loggers (a clear error first when one needs a missing optional package).
 
     purge_step: a resumed run's first step; TensorBoard hides what a killed invocation logged from there on.
+    MLflow and W&B continue the runs an earlier invocation started (ids in the run directory's tracking.json);
+    MLflow gets the config's `tags` and `notes` as tags.
     """
     check_extras(cfg.get("logger"))
-    extra = {"TensorBoardLogger": {"purge_step": purge_step}} if purge_step else None
+    extra = tracking.resume_kwargs(Path(cfg.paths.run_dir), cfg.get("logger"))
+    extra.setdefault("MLFlowLogger", {})["tags"] = tracking.mlflow_tags(cfg)
+    if purge_step:
+        extra["TensorBoardLogger"] = {"purge_step": purge_step}
     return instantiate_enabled(cfg.get("logger"), extra)
 
 
@@ -94,6 +100,7 @@ def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_s
     found_callbacks += [
         LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes, ck.keep),
         RNGState(),
+        tracking.RecordRunIds(cfg.paths.run_dir, tracking.stores(cfg.get("logger"))),
     ]
     if preemption is not None:
         found_callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
