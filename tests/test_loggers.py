@@ -117,3 +117,97 @@ def test_mlflow_resumed_run_continues_the_same_run(tmp_path, data_dir):
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 2  # epoch 0 (finished after the kill), 1
     assert max(m.step for m in client.get_metric_history(run.info.run_id, "train/loss_step")) > 10
     assert run.data.metrics["hp/test_acc"] == pytest.approx(metrics["test/acc"])
+
+
+# --- W&B, offline ---------------------------------------------------------------------------------------------
+
+
+def wandb_env(tmp: Path) -> dict:
+    """Offline, quiet, and W&B's own settings and caches under tmp (not in the home directory)."""
+    dirs = {f"WANDB_{k}_DIR": str(tmp / f"wandb-{k.lower()}") for k in ("CONFIG", "CACHE", "DATA")}
+    return {**os.environ, **dirs, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def wandb_run(tmp: Path, data_dir: Path, *overrides: str) -> Path:
+    """`python -m fwtk_lab.train logger=[wandb,csv]` offline into tmp/run (continuing it if it is there)."""
+    proc = run_cli(
+        "fwtk_lab.train",
+        *TINY,
+        *SMALL,
+        "logger=[wandb,csv]",
+        "logger.wandb.offline=true",
+        *overrides,
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp / 'outputs'}",
+        f"hydra.run.dir={tmp / 'run'}",
+        env=wandb_env(tmp),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "run"
+
+
+def wandb_logs(run_dir: Path) -> list[Path]:
+    """The transaction logs of the run's W&B invocations, oldest first."""
+    return sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def wandb_read(path: Path) -> dict:
+    """One transaction log as {run, config, history, summary}: the run record, config and summary folded."""
+    from wandb_records import items, records
+
+    out = {"run": None, "config": {}, "history": [], "summary": {}}
+    for rec in records(path):
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            out["run"] = rec.run
+        elif kind == "config":
+            out["config"].update(items(rec.config.update))
+        elif kind == "history":
+            out["history"].append(items(rec.history.item))
+        elif kind == "summary":
+            out["summary"].update(items(rec.summary.update))
+    return out
+
+
+def epochs(history: list[dict], key: str) -> list[float]:
+    return [row[key] for row in history if key in row]
+
+
+@needs_wandb
+def test_wandb_offline_round_trip(tmp_path, data_dir):
+    import yaml
+
+    run_dir = wandb_run(tmp_path, data_dir, *LABELS)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (log,) = wandb_logs(run_dir)
+    got = wandb_read(log)
+    assert got["run"].run_id == tracking.saved(run_dir)["WandbLogger"]["id"] == log.stem.removeprefix("run-")
+    assert list(got["run"].tags) == ["baseline", "tiny"] and got["run"].notes == "a loggers test"
+    assert got["run"].project == "fwtk_lab" and got["run"].display_name == "train"
+    params = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())  # what every logger got
+    assert {k: v for k, v in got["config"].items() if k != "_wandb"} == params and len(params) > 20
+    for key in ("train/loss", "val/acc", "val/loss"):  # per epoch, the values the CSV logger got
+        assert epochs(got["history"], key) == pytest.approx(csv_epochs(run_dir, key)), key
+    summary = got["summary"]
+    assert summary["hp/test_acc"] == pytest.approx(metrics["test/acc"])
+    assert summary["hp/val_acc_best"] == pytest.approx(metrics["val/acc_best"])
+    assert summary["hp/params"] == metrics["params"]
+    assert summary["val/acc"] == pytest.approx(metrics["val/acc_last"])
+
+
+@needs_wandb
+def test_wandb_resumed_run_keeps_its_id(tmp_path, data_dir):
+    run_dir = killed_run(tmp_path, data_dir, "logger=[wandb,csv]", "logger.wandb.offline=true", env=wandb_env(tmp_path))
+    (first,) = wandb_logs(run_dir)
+    run_id = tracking.saved(run_dir)["WandbLogger"]["id"]
+    assert first.name == f"run-{run_id}.wandb"  # SIGKILL: wandb-core had not flushed its records yet
+
+    wandb_run(tmp_path, data_dir, *KILL[:1])  # the same command, less the kill
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["invocations"][-1]["resumed_from"].endswith(".ckpt")
+    logs = wandb_logs(run_dir)
+    assert len(logs) == 2 and logs[0] == first
+    resumed = wandb_read(logs[1])
+    assert resumed["run"].run_id == run_id and tracking.saved(run_dir)["WandbLogger"]["id"] == run_id
+    assert len(epochs(resumed["history"], "train/loss")) == 2
+    assert resumed["summary"]["hp/test_acc"] == pytest.approx(metrics["test/acc"])
