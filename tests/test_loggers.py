@@ -99,7 +99,7 @@ def test_mlflow_round_trip(tmp_path, data_dir):
 
 
 @needs_mlflow
-def test_mlflow_resumed_run_continues_the_same_run(tmp_path, data_dir):
+def test_mlflow_resumed_run_continues_the_same_run(tmp_path, data_dir, caplog):
     run_dir = killed_run(tmp_path, data_dir, "logger=mlflow")
     client, runs = mlflow_runs(tmp_path)
     (killed,) = runs
@@ -116,6 +116,15 @@ def test_mlflow_resumed_run_continues_the_same_run(tmp_path, data_dir):
     assert run.data.params == {k: str(v)[:250] for k, v in params.items()}
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 2  # epoch 0 (finished after the kill), 1
     assert max(m.step for m in client.get_metric_history(run.info.run_id, "train/loss_step")) > 10
+    assert run.data.metrics["hp/test_acc"] == pytest.approx(metrics["test/acc"])
+
+    # extended by an epoch: still the same run; a param keeps its first value (MLflow refuses a change)
+    metrics, _, _ = rerun(tmp_path, data_dir, "logger=mlflow", "trainer.max_epochs=3")
+    _, runs = mlflow_runs(tmp_path)
+    (run,) = runs
+    assert run.info.run_id == killed.info.run_id and run.data.params["max_epochs"] == "2"
+    assert "keeps the first value of max_epochs (" in caplog.text
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 3
     assert run.data.metrics["hp/test_acc"] == pytest.approx(metrics["test/acc"])
 
 
