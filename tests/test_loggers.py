@@ -186,22 +186,38 @@ def epochs(history: list[dict], key: str) -> list[float]:
 def test_wandb_offline_round_trip(tmp_path, data_dir):
     import yaml
 
-    run_dir = wandb_run(tmp_path, data_dir, *LABELS)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    (log,) = wandb_logs(run_dir)
-    got = wandb_read(log)
-    assert got["run"].run_id == tracking.saved(run_dir)["WandbLogger"]["id"] == log.stem.removeprefix("run-")
-    assert list(got["run"].tags) == ["baseline", "tiny"] and got["run"].notes == "a loggers test"
-    assert got["run"].project == "fwtk_lab" and got["run"].display_name == "train"
-    params = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())  # what every logger got
-    assert {k: v for k, v in got["config"].items() if k != "_wandb"} == params and len(params) > 20
-    for key in ("train/loss", "val/acc", "val/loss"):  # per epoch, the values the CSV logger got
-        assert epochs(got["history"], key) == pytest.approx(csv_epochs(run_dir, key)), key
-    summary = got["summary"]
-    assert summary["hp/test_acc"] == pytest.approx(metrics["test/acc"])
-    assert summary["hp/val_acc_best"] == pytest.approx(metrics["val/acc_best"])
-    assert summary["hp/params"] == metrics["params"]
-    assert summary["val/acc"] == pytest.approx(metrics["val/acc_last"])
+    proc = run_cli(  # two jobs in one process: each its own W&B run
+        "fwtk_lab.train",
+        "-m",
+        "seed=0,1",
+        *TINY,
+        *SMALL,
+        "logger=[wandb,csv]",
+        "logger.wandb.offline=true",
+        *LABELS,
+        f"paths.data_dir={data_dir}",
+        f"paths.output_dir={tmp_path / 'outputs'}",
+        env=wandb_env(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(p.parent for p in (tmp_path / "outputs" / "train").glob("*/metrics.json"))
+    assert len(runs) == 2 and len({tracking.saved(r)["WandbLogger"]["id"] for r in runs}) == 2
+    for run_dir in runs:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        (log,) = wandb_logs(run_dir)
+        got = wandb_read(log)
+        assert got["run"].run_id == tracking.saved(run_dir)["WandbLogger"]["id"] == log.stem.removeprefix("run-")
+        assert list(got["run"].tags) == ["baseline", "tiny"] and got["run"].notes == "a loggers test"
+        assert got["run"].project == "fwtk_lab" and got["run"].display_name == "train"
+        params = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())  # what every logger got
+        assert {k: v for k, v in got["config"].items() if k != "_wandb"} == params and len(params) > 20
+        for key in ("train/loss", "val/acc", "val/loss"):  # per epoch, the values the CSV logger got
+            assert epochs(got["history"], key) == pytest.approx(csv_epochs(run_dir, key)), key
+        summary = got["summary"]
+        assert summary["hp/test_acc"] == pytest.approx(metrics["test/acc"])
+        assert summary["hp/val_acc_best"] == pytest.approx(metrics["val/acc_best"])
+        assert summary["hp/params"] == metrics["params"]
+        assert summary["val/acc"] == pytest.approx(metrics["val/acc_last"])
 
 
 @needs_wandb
