@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import TINY, compose_train, run_cli
 
-from fwtk_lab.runs import provenance, tracking
+from fwtk_lab.core.errors import ResumeError
+from fwtk_lab.runs import provenance, tracking, trainer
 from fwtk_lab.runs.results import hparams
 from fwtk_lab.train import train
 
@@ -96,6 +97,13 @@ def test_mlflow_round_trip(tmp_path, data_dir):
     assert final["hp/test_loss"] == pytest.approx(metrics["test/loss"])
     assert final["hp/val_acc_best"] == pytest.approx(metrics["val/acc_best"])
     assert final["hp/params"] == metrics["params"]
+
+    # the run directory's MLflow run gone from the store: one clear error at the start of fit, no traceback
+    cfg = compose_train(["logger=mlflow"], tmp_path)
+    store = tracking.stores(cfg.logger)
+    (run_dir / tracking.IDS).write_text(json.dumps({"MLFlowLogger": {"id": "0" * 32, "store": store["MLFlowLogger"]}}))
+    with pytest.raises(ResumeError, match=r"MLflow run 0{32} .* cannot be continued in sqlite:.*delete tracking.json"):
+        tracking.record(run_dir, trainer.loggers(cfg), store)
 
 
 @needs_mlflow

@@ -96,6 +96,8 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
 
     t0 = time.perf_counter()
     try:
+        if rank0:  # MLflow / W&B runs started now, their ids in tracking.json: a rerun continues them
+            tracking.record(run_dir, trainer.loggers, tracking.stores(cfg.get("logger")))
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
         val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
         this["fit_seconds"] = round(time.perf_counter() - t0, 2)

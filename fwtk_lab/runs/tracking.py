@@ -11,9 +11,10 @@ import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger, MLFlowLogger, WandbLogger
 
+from fwtk_lab.core.checks import reason
+from fwtk_lab.core.errors import ResumeError
 from fwtk_lab.core.files import atomic_write_json
 
 log = logging.getLogger("fwtk_lab.tracking")
@@ -79,11 +80,14 @@ def mlflow_tags(cfg: DictConfig) -> dict[str, str]:
 
 
 def record(run_dir: Path, loggers: list[Logger], where: dict[str, str]) -> None:
-    """Write the MLflow / W&B run ids of these loggers to tracking.json (starting their runs), if they changed."""
+    """Start the runs of these MLflow / W&B loggers and write their ids to tracking.json (if they changed).
+
+    Called on rank zero before fit, so that a run killed at any point after it is continued.
+    """
     ids = {}
     for lg in loggers:
         if isinstance(lg, MLFlowLogger):
-            ids["MLFlowLogger"] = {"id": lg.run_id, "store": where.get("MLFlowLogger")}
+            ids["MLFlowLogger"] = {"id": _mlflow_run_id(lg, run_dir, where), "store": where.get("MLFlowLogger")}
         elif isinstance(lg, WandbLogger):
             ids["WandbLogger"] = {"id": lg.experiment.id, "store": where.get("WandbLogger")}
     before = saved(run_dir)
@@ -91,15 +95,18 @@ def record(run_dir: Path, loggers: list[Logger], where: dict[str, str]) -> None:
         atomic_write_json(run_dir / IDS, {**before, **ids})
 
 
-class RecordRunIds(Callback):
-    """At the start of fit (rank zero), start the MLflow / W&B runs and record their ids in the run directory."""
-
-    def __init__(self, run_dir: str, where: dict[str, str]):
-        self.run_dir, self.where = Path(run_dir), where
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if stage == "fit" and trainer.is_global_zero:
-            record(self.run_dir, trainer.loggers, self.where)
+def _mlflow_run_id(lg: MLFlowLogger, run_dir: Path, where: dict[str, str]) -> str:
+    """The logger's run id (starting the run); a recorded run the store no longer has is one clear error."""
+    try:
+        return lg.run_id
+    except Exception as e:
+        before = saved(run_dir).get("MLFlowLogger", {})
+        if before.get("id") and before.get("store") == where.get("MLFlowLogger"):
+            raise ResumeError(
+                f"MLflow run {before['id']} (in {run_dir / IDS}) cannot be continued in {before['store']}: "
+                f"{reason(e)}; restore that store, or delete {IDS} to start a new MLflow run"
+            ) from None
+        raise
 
 
 def keep_first_params(lg: MLFlowLogger, params: dict) -> dict:

@@ -100,7 +100,6 @@ def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_s
     found_callbacks += [
         LatestCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), ck.every_n_steps, ck.every_minutes, ck.keep),
         RNGState(),
-        tracking.RecordRunIds(cfg.paths.run_dir, tracking.stores(cfg.get("logger"))),
     ]
     if preemption is not None:
         found_callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
