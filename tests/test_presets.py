@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -135,14 +136,17 @@ def test_logger_with_missing_package_names_the_extra(name, monkeypatch, tmp_path
         trainer.check_extras(cfg.logger)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
 def test_wandb_without_the_package_is_one_error_line_at_the_cli(tmp_path, data_dir):
+    hide = tmp_path / "hide"  # wandb hidden even where it is installed (`make test` installs it)
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\n\nsys.modules['wandb'] = None  # find_spec: None\n")
     proc = run_cli(
         "fwtk_lab.train",
         *TINY,
         "logger=wandb",
         f"paths.data_dir={tmp_path / 'data'}",
         f"hydra.run.dir={tmp_path / 'run'}",
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", "")])},
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from fwtk_lab.core import threads
 from fwtk_lab.core.console import print_config
 from fwtk_lab.core.files import atomic_write_text
-from fwtk_lab.runs import checkpoint_file, identity, provenance, pruning, results, resume
+from fwtk_lab.runs import checkpoint_file, identity, provenance, pruning, results, resume, tracking
 from fwtk_lab.runs.dataset_record import RecordDataset
 from fwtk_lab.runs.latest_checkpoint import LAST, LatestCheckpoint
 from fwtk_lab.runs.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
@@ -105,6 +105,8 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
 
     t0 = time.perf_counter()
     try:
+        if rank0:  # MLflow / W&B runs started now, their ids in tracking.json: a rerun continues them
+            tracking.record(run_dir, trainer.loggers, tracking.stores(cfg.get("logger")))
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
         val_last = _scalar(trainer.callback_metrics.get("val/acc"))  # before testing replaces callback_metrics
         this["fit_seconds"] = round(time.perf_counter() - t0, 2)
@@ -119,9 +121,11 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         test_seconds = time.perf_counter() - t1
     except Interrupted as e:
         record("interrupted", error=str(e))
+        tracking.finish_wandb(trainer.loggers, exit_code=1)
         raise
     except BaseException as e:
         record("failed", error=f"{type(e).__name__}: {e}")
+        tracking.finish_wandb(trainer.loggers, exit_code=1)
         raise
     latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
     this["checkpoint_saves"] = latest.saves if latest else 0

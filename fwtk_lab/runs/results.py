@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import Logger, TensorBoardLogger
+from pytorch_lightning.loggers import Logger, MLFlowLogger, TensorBoardLogger
 
 from fwtk_lab.core.files import atomic_write_json
-from fwtk_lab.runs import provenance, resume
+from fwtk_lab.runs import provenance, resume, tracking
 from fwtk_lab.training.aic import train_aic
 
 log = logging.getLogger("fwtk_lab.train")
@@ -116,11 +116,15 @@ def write(
 
 
 def log_final(loggers: list[Logger], params: dict, metrics: dict, step: int) -> None:
-    """Give every logger the run's hparams and final metrics (TensorBoard: its hparams table), then finalize it."""
+    """Give every logger the run's hparams and final metrics (TensorBoard: its hparams table), then finalize it.
+
+    MLflow keeps a param's first value (a run extended with more epochs); the W&B run ends here.
+    """
     for lg in loggers:
         if isinstance(lg, TensorBoardLogger):
             lg.log_hyperparams(params, metrics)
         else:
-            lg.log_hyperparams(params)
+            lg.log_hyperparams(tracking.keep_first_params(lg, params) if isinstance(lg, MLFlowLogger) else params)
             lg.log_metrics(metrics, step=step)
         lg.finalize("success")
+    tracking.finish_wandb(loggers)

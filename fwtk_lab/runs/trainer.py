@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import Logger
 
 from fwtk_lab.core.checks import reason, show, whole
 from fwtk_lab.core.errors import ConfigError
-from fwtk_lab.runs import pruning
+from fwtk_lab.runs import pruning, tracking
 from fwtk_lab.runs.checkpoint_file import AtomicCheckpointIO
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint, RNGState
 from fwtk_lab.runs.preemption import Preemption
@@ -62,9 +62,14 @@ def loggers(cfg: DictConfig, purge_step: int | None = None) -> list[Logger]:
     """The `logger` group's loggers (a clear error first when one needs a missing optional package).
 
     purge_step: a resumed run's first step; TensorBoard hides what a killed invocation logged from there on.
+    MLflow and W&B continue the runs an earlier invocation started (ids in the run directory's tracking.json);
+    MLflow gets the config's `tags` and `notes` as tags.
     """
     check_extras(cfg.get("logger"))
-    extra = {"TensorBoardLogger": {"purge_step": purge_step}} if purge_step else None
+    extra = tracking.resume_kwargs(Path(cfg.paths.run_dir), cfg.get("logger"))
+    extra.setdefault("MLFlowLogger", {})["tags"] = tracking.mlflow_tags(cfg)
+    if purge_step:
+        extra["TensorBoardLogger"] = {"purge_step": purge_step}
     return instantiate_enabled(cfg.get("logger"), extra)
 
 
