@@ -135,22 +135,8 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
     record("tested")  # "finished" (or "pruned") only once metrics.json is written
     all_runs = invocations + [this]
 
-    done = (
-        cfg,
-        run_dir,
-        trainer,
-        model,
-        dm,
-        tested,
-        all_runs,
-        chosen,
-        test_seconds,
-        val_last,
-        ckpt_cb,
-        n_threads,
-        prov,
-    )
-    return results.write(*done, pruned=pruned)
+    run = results.Tested(tested, all_runs, chosen, test_seconds, val_last, n_threads, prov, pruned)
+    return results.write(cfg, run_dir, trainer, model, dm, run)
 
 
 def train_in_subprocess(cfg: DictConfig, run_dir: Path) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -46,23 +47,24 @@ def hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-def write(
-    cfg: DictConfig,
-    run_dir: Path,
-    trainer: pl.Trainer,
-    model,
-    dm,
-    tested: dict,
-    all_runs: list[dict],
-    chosen: str | None,
-    test_seconds: float,
-    val_last: float | None,
-    ckpt_cb,
-    n_threads: int,
-    prov: dict,
-    pruned: dict | None = None,
-) -> dict:
+@dataclass
+class Tested:
+    """What one run's fit and test produced, besides the trainer, model and data: the inputs of metrics.json."""
+
+    tested: dict  # trainer.test's metrics
+    invocations: list[dict]  # every invocation of the run, this one last
+    chosen: str | None  # the tested checkpoint (None: the weights at the end of training)
+    test_seconds: float
+    val_last: float | None
+    threads: int
+    provenance: dict
+    pruned: dict | None = None  # stopped early by its Optuna trial: {study, trial, epoch}
+
+
+def write(cfg: DictConfig, run_dir: Path, trainer: pl.Trainer, model, dm, run: Tested) -> dict:
     """Assemble metrics.json from the test and the invocations, write it, and give every logger the final hparams."""
+    tested, all_runs, prov, pruned = run.tested, run.invocations, run.provenance, run.pruned
+    ckpt_cb = next((cb for cb in trainer.callbacks if isinstance(cb, pl.callbacks.ModelCheckpoint)), None)
     val_best = float(ckpt_cb.best_model_score) if ckpt_cb is not None and ckpt_cb.best_model_score is not None else None
     metrics = {
         "test/acc": tested["test/acc"],
@@ -73,16 +75,16 @@ def write(
         "test/ece_calibrated": tested.get("test/ece_calibrated"),  # the temperature fitted on the val split
         "temperature": float(model.temperature),
         "val/acc_best": val_best,
-        "val/acc_last": val_last,
+        "val/acc_last": run.val_last,
         "params": model.num_parameters,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "fit_seconds": round(sum(r.get("fit_seconds", r.get("seconds", 0)) for r in all_runs), 2),
-        "test_seconds": round(test_seconds, 2),
-        "threads": n_threads,
+        "test_seconds": round(run.test_seconds, 2),
+        "threads": run.threads,
         "compute_seconds": round(sum(r.get("seconds", 0) for r in all_runs), 2),
         "invocations": all_runs,
-        "test_checkpoint": chosen or "(weights at the end of training)",
+        "test_checkpoint": run.chosen or "(weights at the end of training)",
         "test_acc_per_font": {name: tested.get(f"test/acc_font/{name}") for name in dm.classes},
         "classes": dm.classes,
         "dataset": str(dm.store.root),
