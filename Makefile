@@ -23,8 +23,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,sweep,h5]"
 	@touch $(STAMP)
 
-# The logger extras the tests use for real (tests/test_loggers.py): mlflow + wandb, 68 packages, ~520 MB,
-# ~26 s on top of `make install` (measured 2026-12, into an empty --target, no pip cache); only `make test`
+# The logger extras the tests use for real (tests/test_loggers.py): mlflow-skinny + wandb; only `make test`
 # (and so CI) pays for them.
 test-extras: $(TEST_STAMP) ## install, then the mlflow and wandb extras the tests need (logger=mlflow|wandb for real)
 
