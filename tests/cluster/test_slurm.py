@@ -1,0 +1,125 @@
+"""hydra/launcher=slurm on a real SLURM cluster (.ci/cluster): the time limit and preemption checkpoint
+the run, the job is requeued and resumes; the result is bit-identical to an uninterrupted local run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from cluster import (
+    LAUNCHER,
+    job_env,
+    job_logs,
+    only_run,
+    run,
+    slurm_cluster,  # noqa: F401  (the session fixture)
+    train_cmd,
+    wait_for,
+)
+from conftest import TINY
+
+from fwtk_lab.runs.checkpoint_file import load
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+# tests/test_resume.py's run: 10 training batches an epoch, 2 epochs, a step checkpoint every 4 steps
+BASE = [*TINY, "model=cnn_rnn_small", "checkpoint.every_n_steps=4", "logger=tensorboard"]
+
+
+def slow(seconds: float) -> list[str]:
+    return ["+callbacks.slow._target_=killer.SlowSteps", f"+callbacks.slow.seconds={seconds}"]
+
+
+def paths(tmp: Path, data_dir: Path) -> list[str]:
+    return [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp / 'outputs'}"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir) -> Path:
+    """The uninterrupted local run (it also builds the tiny dataset the cluster's jobs read)."""
+    tmp = tmp_path_factory.mktemp("uninterrupted")
+    proc = run(*BASE, *paths(tmp, data_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return only_run(tmp / "outputs")
+
+
+def assert_same_weights(run_dir: Path, reference: Path) -> None:
+    ours = load(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+    theirs = load(reference / "checkpoints" / "last.ckpt")["state_dict"]
+    assert ours.keys() == theirs.keys()
+    different = [k for k in theirs if not torch.equal(ours[k], theirs[k])]
+    assert not different, different
+    mine, ref = (json.loads((r / "metrics.json").read_text()) for r in (run_dir, reference))
+    for key in ("test/acc", "test/loss", "val/acc_best", "global_step"):
+        assert mine[key] == ref[key], key
+
+
+def assert_resumed_where_stopped(invocations: list[dict], stopped: str) -> list[int]:
+    """Every invocation but the last stopped (`stopped`) with a checkpoint at its last step, and the next
+    one started from that step: no step was done twice. Returns the steps where the run stopped."""
+    *earlier, last = invocations
+    assert earlier and last["outcome"] == "tested", invocations
+    for this, following in zip(earlier, invocations[1:]):
+        assert this["outcome"] == stopped, invocations
+        assert following["step_start"] == this["step_end"], invocations
+    return [i["step_end"] for i in earlier]
+
+
+def test_time_limit_requeues_and_resumes_bit_identical(reference, tmp_path, data_dir):
+    """timeout_min=1: SLURM's SIGUSR2 (signal_delay_s before the limit) checkpoints the run at the end of
+    the step in flight; submitit requeues the job; the rerun resumes from that step."""
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35", *slow(1.0)]
+    proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
+    logs = job_logs(tmp_path / "outputs")
+    assert proc.returncode == 0, proc.stderr[-3000:] + logs
+    run_dir = only_run(tmp_path / "outputs")
+    invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
+    stops = assert_resumed_where_stopped(invocations, "requeued")
+    print(f"time limit: {len(stops)} requeue(s), stopped at steps {stops}, steps redone 0")
+    assert all(0 < s < 20 for s in stops), invocations  # 20 steps in all
+    assert_same_weights(run_dir, reference)
+    assert "Traceback" not in logs and "Exception ignored" not in logs, logs
+    summary = json.loads(next((tmp_path / "outputs").glob("train-multirun/*/summary.json")).read_text())
+    assert summary["finished"] == 1 and summary["failed"] == 0, summary
+
+
+def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, data_dir):
+    """Preemption as `scontrol requeue` does it: SIGTERM mid-run; the step in flight ends with a checkpoint,
+    the job exits 75 without a result; SLURM reruns it, it resumes, the launcher reads the rerun's result."""
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=10", *slow(1.0)]
+    out = tmp_path / "outputs"
+    sweep = subprocess.Popen(
+        train_cmd("-m", *BASE, *paths(tmp_path, data_dir), *args),
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: list(out.glob("train/*/checkpoints/latest-step00000004.ckpt")), 300, "step 4's checkpoint")
+        job = wait_for(
+            lambda: subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split(),
+            30,
+            "the job",
+        )
+        assert len(job) == 1, job
+        subprocess.run(["scontrol", "requeue", job[0]], check=True, timeout=60)
+        stdout, stderr = sweep.communicate(timeout=600)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    logs = job_logs(out)
+    assert sweep.returncode == 0, stderr[-3000:] + logs
+    run_dir = only_run(out)
+    invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
+    stops = assert_resumed_where_stopped(invocations, "interrupted")
+    print(f"scontrol requeue: {len(stops)} stop(s) at steps {stops}, steps redone 0")
+    assert len(stops) == 1 and 4 <= stops[0] < 20, invocations
+    assert_same_weights(run_dir, reference)
+    assert "Traceback" not in logs and "Exception ignored" not in logs, logs
+    history = subprocess.run(
+        ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job[0]], capture_output=True, text=True
+    ).stdout.split()
+    assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
