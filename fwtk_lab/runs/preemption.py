@@ -21,8 +21,13 @@ from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint
 EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: "try again later"
 
 
-class Interrupted(Exception):
-    """A signal stopped the run; `checkpoint` is where its state was saved (None: nothing new was saved)."""
+class Interrupted(BaseException):
+    """A signal stopped the run; `checkpoint` is where its state was saved (None: nothing new was saved).
+
+    A BaseException, as KeyboardInterrupt: raised from a signal handler it can surface in any code, and
+    `except Exception` there must not take it for that code's own failure (Hydra's instantiate turned it
+    into an InstantiationException, a checkpoint being loaded would have been set aside as corrupt).
+    """
 
     exit_code = EXIT_INTERRUPTED
 

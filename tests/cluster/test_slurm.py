@@ -123,3 +123,31 @@ def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, dat
         ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job[0]], capture_output=True, text=True
     ).stdout.split()
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
+
+
+def test_sweep_with_a_failing_job_and_its_rerun(reference, tmp_path, data_dir):
+    """Three SLURM jobs, one failing inside the job (seed=-1 is refused by the job's own checks): the
+    others finish, summary.json says so; the same command again submits only the failed job."""
+    cmd = ["-m", *TINY, "trainer=debug", *paths(tmp_path, data_dir), *LAUNCHER, "hydra.launcher.timeout_min=5"]
+    proc = run(*cmd, "seed=0,-1,1")
+    out = tmp_path / "outputs"
+    assert proc.returncode == 1, proc.stderr[-3000:] + job_logs(out)
+    assert "1 of 3 jobs failed" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    (summary_file,) = out.glob("train-multirun/*/summary.json")
+    summary = json.loads(summary_file.read_text())
+    assert (summary["finished"], summary["failed"]) == (2, 1), summary
+    assert [j["status"] for j in summary["jobs"]] == ["finished", "failed", "finished"], summary
+    assert "seed" in summary["jobs"][1]["error"]
+    submitted = {p.name for p in out.glob("train-multirun/*/.submitit/*") if p.is_dir()}
+    assert len(submitted) == 1, submitted  # one array job of 3 tasks
+
+    again = run(*cmd, "seed=0,-1,1")
+    assert again.returncode == 1, again.stderr[-3000:]
+    said = again.stdout + again.stderr
+    assert "2 of 3 jobs are finished: reported here, not submitted" in said, said[-3000:]
+    new = {p.name for p in out.glob("train-multirun/*/.submitit/*") if p.is_dir()} - submitted
+    assert len(new) == 1 and list(out.glob(f"train-multirun/*/.submitit/{new.pop()}/*_0_log.out")), new
+    rerun = json.loads(summary_file.read_text())
+    assert [j["status"] for j in rerun["jobs"]] == ["finished", "failed", "finished"], rerun
+    for job in (rerun["jobs"][0], rerun["jobs"][2]):
+        assert len(json.loads((Path(job["dir"]) / "metrics.json").read_text())["invocations"]) == 1
