@@ -85,6 +85,23 @@ def test_time_limit_requeues_and_resumes_bit_identical(reference, tmp_path, data
     assert summary["finished"] == 1 and summary["failed"] == 0, summary
 
 
+def test_time_limit_without_requeues_left_ends_the_job_with_a_result(reference, tmp_path, data_dir):
+    """max_num_timeout=0 (submitit's default): the time limit still checkpoints the run, and the job ends
+    with a result naming it (no `sys.exit` without one, no endless wait): the sweep records it and ends."""
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35"]
+    proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, "hydra.launcher.max_num_timeout=0", *slow(3.0))
+    out = tmp_path / "outputs"
+    assert proc.returncode == 1 and "1 of 1 jobs failed" in proc.stderr, proc.stderr[-3000:] + job_logs(out)
+    (summary_file,) = out.glob("train-multirun/*/summary.json")
+    (job,) = json.loads(summary_file.read_text())["jobs"]
+    assert "not requeued: timed out too many times" in job["error"], job
+    if (only_run(out) / "status.json").is_file():  # SLURM may signal before training starts: nothing recorded
+        (invocation,) = json.loads((only_run(out) / "status.json").read_text())["invocations"]
+        assert invocation["outcome"] == "interrupted", invocation
+        if invocation["step_end"]:
+            assert load(only_run(out) / "checkpoints" / "last.ckpt")["global_step"] == invocation["step_end"]
+
+
 def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, data_dir):
     """Preemption as `scontrol requeue` does it: SIGTERM mid-run; the step in flight ends with a checkpoint,
     the job exits 75 without a result; SLURM reruns it, it resumes, the launcher reads the rerun's result."""
@@ -125,12 +142,15 @@ def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, dat
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
 
 
-def array_tasks(out: Path) -> dict[str, int]:
-    """The SLURM array jobs submitted for the sweeps under `out`, with their task counts (.submitit/<id>_<task>)."""
+def submitted_jobs(out: Path) -> dict[str, int]:
+    """The SLURM jobs submitted for the sweeps under `out` with their task counts: submitit's folders are
+    .submitit/<array id>_<task> (and <array id>) for an array, .submitit/<job id> for a single job."""
+    names = [p.name for p in out.glob("train-multirun/*/.submitit/[0-9]*")]
     found: dict[str, int] = {}
-    for p in out.glob("train-multirun/*/.submitit/*_*"):
-        array_id = p.name.split("_")[0]
-        found[array_id] = found.get(array_id, 0) + 1
+    for name in names:
+        job = name.split("_")[0]
+        if "_" in name or not any(n.startswith(f"{name}_") for n in names):
+            found[job] = found.get(job, 0) + 1
     return found
 
 
@@ -147,13 +167,13 @@ def test_sweep_with_a_failing_job_and_its_rerun(reference, tmp_path, data_dir):
     assert (summary["finished"], summary["failed"]) == (2, 1), summary
     assert [j["status"] for j in summary["jobs"]] == ["finished", "failed", "finished"], summary
     assert "seed" in summary["jobs"][1]["error"]
-    assert sorted(array_tasks(out).values()) == [3], array_tasks(out)  # one array job of 3 tasks
+    assert sorted(submitted_jobs(out).values()) == [3], submitted_jobs(out)  # one array job of 3 tasks
 
     again = run(*cmd, "seed=0,-1,1")
     assert again.returncode == 1, again.stderr[-3000:]
     said = again.stdout + again.stderr
     assert "2 of 3 jobs are finished: reported here, not submitted" in said, said[-3000:]
-    assert sorted(array_tasks(out).values()) == [1, 3], array_tasks(out)  # a second array job of 1 task
+    assert sorted(submitted_jobs(out).values()) == [1, 3], submitted_jobs(out)  # then a job of 1 task
     rerun = json.loads(summary_file.read_text())
     assert [j["status"] for j in rerun["jobs"]] == ["finished", "failed", "finished"], rerun
     for job in (rerun["jobs"][0], rerun["jobs"][2]):
