@@ -10,7 +10,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-EARLY_SIGNALS: list[int] = []  # SLURM's time-limit signal, when it came before the run's handler (core.slurm_env)
+EARLY_SIGNALS: list[int] = []  # SLURM's signals that came before the run's handler (core.slurm_env)
+
+
+def record_early_signal(signum: int, frame) -> None:
+    EARLY_SIGNALS.append(signum)
 
 
 def _guard_time_limit_signal() -> None:
@@ -22,7 +26,7 @@ def _guard_time_limit_signal() -> None:
     sig = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
     if isinstance(sig, signal.Signals) and threading.current_thread() is threading.main_thread():
         if signal.getsignal(sig) == signal.SIG_DFL:
-            signal.signal(sig, lambda signum, frame: EARLY_SIGNALS.append(signum))
+            signal.signal(sig, record_early_signal)
 
 
 _guard_time_limit_signal()

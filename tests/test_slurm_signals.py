@@ -26,10 +26,10 @@ def test_time_limit_signal_during_the_imports_of_a_submitit_job_is_recorded_not_
         "import os, signal, fwtk_lab\n"
         "os.kill(os.getpid(), signal.SIGUSR2)\n"
         "from fwtk_lab.core import slurm_env\n"
-        "print(slurm_env.take_early_signal(), slurm_env.take_early_signal())\n"
+        "print(slurm_env.take_early_signal() == signal.SIGUSR2, slurm_env.take_early_signal())\n"
     )
     proc = python(code, SUBMITIT_JOB)
-    assert proc.returncode == 0 and proc.stdout.split() == ["True", "False"], proc.stderr
+    assert proc.returncode == 0 and proc.stdout.split() == ["True", "None"], proc.stderr
     outside = python(code, {"SUBMITIT_EXECUTOR": ""})  # elsewhere SIGUSR2 keeps its default action
     assert outside.returncode == -signal.SIGUSR2
 
@@ -66,3 +66,16 @@ def test_outside_submitit_an_interrupted_run_exits_75(monkeypatch):
     assert slurm.after_interrupt(Interrupted(signal.SIGUSR2), None) == slurm.EXIT
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert slurm.cluster_plugins() == []
+
+
+def test_a_submitit_job_holds_sigterm_and_the_time_limit_signal_until_the_run_takes_them():
+    code = (
+        "import os, signal\n"
+        "from fwtk_lab.core import slurm_env\n"
+        "signal.signal(signal.SIGUSR2, lambda s, f: print('submitit'))\n"
+        "slurm_env.hold_signals()\n"
+        "os.kill(os.getpid(), signal.SIGTERM); os.kill(os.getpid(), signal.SIGUSR2)\n"
+        "print(slurm_env.take_early_signal() == signal.SIGTERM)\n"
+    )
+    proc = python(code, SUBMITIT_JOB)
+    assert proc.returncode == 0 and proc.stdout.split() == ["True"], proc.stdout + proc.stderr

@@ -71,9 +71,9 @@ class Preemption(Checkpoint):
         if threading.current_thread() is threading.main_thread():
             for sig in self.signals:
                 signal.signal(sig, self._handle)
-            time_limit = slurm_env.time_limit_signal()
-            if time_limit in self.signals and slurm_env.take_early_signal():
-                self._handle(time_limit, None)  # it came during the imports: act on it now
+            early = slurm_env.take_early_signal()
+            if early in self.signals:
+                self._handle(early, None)  # it came during the job's start: act on it now
 
     def _handle(self, signum: int, frame) -> None:
         if self.under_slurm and signum == self.received:

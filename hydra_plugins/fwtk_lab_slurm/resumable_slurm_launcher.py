@@ -1,6 +1,7 @@
 """hydra-submitit-launcher's SLURM launcher that submits only what is unfinished: a rerun of a sweep runs
 its finished jobs here, in the launching process (each reports its metrics.json at once), and submits the
-others, with their job numbers kept, so that summary.json lists every job of the sweep."""
+others, with their job numbers kept, so that summary.json lists every job of the sweep. In the job, it
+takes SLURM's signals from submitit's handlers at once (fwtk_lab.core.slurm_env.hold_signals)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,18 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf, open_dict
 
+from fwtk_lab.core import slurm_env
 from fwtk_lab.runs import resume
 
 log = logging.getLogger("fwtk_lab.slurm")
 
 
 class ResumableSlurmLauncher(SlurmLauncher):
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        """The job, in its SLURM job: SLURM's signals are recorded until the run installs its handler."""
+        slurm_env.hold_signals()
+        return super().__call__(*args, **kwargs)
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
         setup_globals()
