@@ -136,9 +136,7 @@ def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, dat
     assert len(stops) == 1 and 4 <= stops[0] < 20, invocations
     assert_same_weights(run_dir, reference)
     assert "Traceback" not in logs and "Exception ignored" not in logs, logs
-    history = subprocess.run(
-        ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job[0]], capture_output=True, text=True
-    ).stdout.split()
+    history = wait_for(lambda: sacct_history(job[0]), 120, "the job's end in sacct")
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
 
 
@@ -152,6 +150,13 @@ def submitted_jobs(out: Path) -> dict[str, int]:
         if "_" in name or not any(n.startswith(f"{name}_") for n in names):
             found[job] = found.get(job, 0) + 1
     return found
+
+
+def sacct_history(job: str) -> list[str] | None:
+    """The states of every run of a SLURM job (sacct -D), once the last one has ended (None before)."""
+    cmd = ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job]
+    states = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.split()
+    return states if states and states[-1] not in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED") else None
 
 
 def test_sweep_with_a_failing_job_and_its_rerun(reference, tmp_path, data_dir):
