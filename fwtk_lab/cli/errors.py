@@ -25,8 +25,6 @@ warnings.filterwarnings("ignore", message=".*flops_per_batch.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 # Epoch values are logged from torchmetrics' compute(), which already syncs across DDP ranks.
 warnings.filterwarnings("ignore", message=".*It is recommended to use `self.log\\(.*sync_dist=True.*")
-# srun on PATH (a SLURM client machine, CI with the test cluster) but a run started without it: a local run.
-warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system but is not used.*")
 USER_ERRORS = (UserError, OmegaConfBaseException, ValueError, FileNotFoundError)  # exit 2, one line
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import warnings
 from pathlib import Path
 
 from fwtk_lab.core import slurm_env
@@ -27,6 +28,9 @@ from fwtk_lab.runs.preemption import Interrupted
 log = logging.getLogger("fwtk_lab.slurm")
 
 REQUEUED, EXIT, RESULT = "requeued", "exit", "result"  # what after_interrupt decided
+# `srun` on PATH (a SLURM client machine, CI with the test cluster) but a run started without it: a local
+# run, not a mistake (imported with the Trainer's builder: runs.trainer).
+warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system but is not used")
 
 
 def cluster_plugins() -> list:
