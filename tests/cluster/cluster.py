@@ -3,7 +3,6 @@ does not answer; skipped with the reason where no SLURM can be started, never in
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -74,10 +73,6 @@ def only_run(output_dir: Path) -> Path:
     runs = [p for p in (output_dir / "train").iterdir() if p.is_dir()]
     assert len(runs) == 1, runs
     return runs[0]
-
-
-def status(run_dir: Path) -> dict:
-    return json.loads((run_dir / "status.json").read_text())
 
 
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
