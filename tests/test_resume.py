@@ -237,3 +237,20 @@ def test_tensorboard_holds_one_history_after_a_resume(tmp_path, data_dir, refere
         steps = [e.step for e in ea.Scalars(tag)]
         assert steps == sorted(set(steps)) == [e.step for e in ref.Scalars(tag)], tag
     assert [e.value for e in ea.Scalars("test/acc")] == [e.value for e in ref.Scalars("test/acc")]
+
+
+def test_two_stops_the_first_on_an_epochs_last_batch_resume_bit_identical(reference, tmp_path, data_dir):
+    """A signal during an epoch's last step stops at the epoch's end: a checkpoint written after the last
+    batch but before the epoch end made Lightning 2.6 repeat the next epoch whole after a second stop
+    (20 steps became 29; seen under SLURM's time limit)."""
+    term = ["+callbacks.kill.sig=SIGTERM"]
+    first = train(tmp_path, data_dir, *kill_args("train", 10), *term)
+    assert first.returncode == 75, first.stderr[-2000:]
+    second = train(tmp_path, data_dir, *kill_args("train", 19), *term)
+    assert second.returncode == 75, second.stderr[-2000:]
+    assert train(tmp_path, data_dir).returncode == 0
+    run = only_run(tmp_path)
+    steps = [(i["step_start"], i["step_end"]) for i in json.loads((run / "metrics.json").read_text())["invocations"]]
+    assert steps == [(0, 10), (10, 19), (19, 20)], steps
+    ours, theirs = final_weights(run), final_weights(reference)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)

@@ -14,6 +14,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fwtk_lab.core.errors import UserError
 from fwtk_lab.core.files import atomic_write_json
+from fwtk_lab.runs import slurm
+from fwtk_lab.runs.preemption import Interrupted
 from fwtk_lab.runs.sweep import in_multirun
 
 log = logging.getLogger("fwtk_lab")
@@ -56,6 +58,11 @@ def friendly_errors(fn: Callable) -> Callable:
         except BaseException as e:
             code = exit_code(e)
             multirun = in_multirun()
+            after = slurm.after_interrupt(e, _output_dir()) if isinstance(e, Interrupted) else slurm.EXIT
+            if after == slurm.RESULT and multirun:  # a submitit job out of requeues: a result, the sweep goes on
+                print("error: " + " ".join(str(e).split()), file=sys.stderr, flush=True)
+                record_job_error(e, code)
+                return None
             if os.environ.get("HYDRA_FULL_ERROR") == "1" and not multirun:
                 raise
             if code is None and not multirun:
@@ -70,6 +77,12 @@ def friendly_errors(fn: Callable) -> Callable:
             sys.exit(code)
 
     return wrapper
+
+
+def _output_dir() -> Path | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
 
 
 STUB_FILES = {".hydra", "run.lock", "config.yaml"}  # what a start that failed on bad input leaves behind

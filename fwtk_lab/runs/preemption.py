@@ -1,6 +1,10 @@
 """Preemption: on SIGTERM, SIGINT or SIGUSR1 (configurable) finish the current training step, write a
 checkpoint and exit with EXIT_INTERRUPTED, a code a scheduler can requeue on. Rerunning the same command
 continues the run. A second signal, or one outside the training loop (dataset build, testing), stops at once.
+
+In a submitit job SLURM's time-limit signal (SIGUSR2) is caught too, and the job is requeued through
+submitit (fwtk_lab.runs.slurm). Under SLURM a repeat of the signal already received is ignored: SLURM
+delivers SIGTERM twice (slurmstepd and srun), and its SIGKILL follows anyway.
 """
 
 from __future__ import annotations
@@ -11,13 +15,19 @@ import threading
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
+from fwtk_lab.core import slurm_env
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint
 
 EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: "try again later"
 
 
-class Interrupted(Exception):
-    """A signal stopped the run; `checkpoint` is where its state was saved (None: nothing new was saved)."""
+class Interrupted(BaseException):
+    """A signal stopped the run; `checkpoint` is where its state was saved (None: nothing new was saved).
+
+    A BaseException, as KeyboardInterrupt: raised from a signal handler it can surface in any code, and
+    `except Exception` there must not take it for that code's own failure (Hydra's instantiate turned it
+    into an InstantiationException, a checkpoint being loaded would have been set aside as corrupt).
+    """
 
     exit_code = EXIT_INTERRUPTED
 
@@ -49,19 +59,29 @@ class Preemption(Checkpoint):
 
     def __init__(self, signals: list[str] = ("SIGTERM", "SIGINT", "SIGUSR1")):
         self.signals = signal_numbers(list(signals))
+        time_limit = slurm_env.time_limit_signal()  # submitit's SIGUSR2: the time limit is near
+        if time_limit is not None and time_limit not in self.signals:
+            self.signals.append(time_limit)
         self.received: int | None = None
         self.training = False
+        self.under_slurm = slurm_env.under_slurm()
 
     def install(self) -> None:
         """Take over the signals (main thread only; Lightning's own SIGTERM handling is replaced)."""
         if threading.current_thread() is threading.main_thread():
             for sig in self.signals:
                 signal.signal(sig, self._handle)
+            early = slurm_env.take_early_signal()
+            if early in self.signals:
+                self._handle(early, None)  # it came during the job's start: act on it now
 
     def _handle(self, signum: int, frame) -> None:
-        if self.received is not None or not self.training:
-            raise Interrupted(signum)
+        if self.under_slurm and signum == self.received:
+            return  # SLURM's repeat of the same signal
+        first = self.received is None
         self.received = signum
+        if not first or not self.training:
+            raise Interrupted(signum)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
         self.training = True
@@ -74,7 +94,8 @@ class Preemption(Checkpoint):
         self.training = False
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        self._stop_if_asked(trainer)
+        if not _last_batch(trainer):  # the epoch's last batch: stop at its end, after validation
+            self._stop_if_asked(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
         self._stop_if_asked(trainer)
@@ -90,3 +111,14 @@ class Preemption(Checkpoint):
         path = str(saved) if saved else None
         self.training = False
         raise Interrupted(self.received or signal.SIGTERM, trainer.global_step, path)
+
+
+def _last_batch(trainer: pl.Trainer) -> bool:
+    """True after the last training batch of an epoch, before the epoch's end.
+
+    A checkpoint written there resumes, but Lightning 2.6 then does not count the next epoch as started
+    (fit_loop.reset, "restarted_on_train_batch_end and is_last_batch"), so that a second resumption in
+    that epoch repeats it whole (20 steps became 29). The epoch-end checkpoint does not have that problem.
+    """
+    loop = trainer.fit_loop.epoch_loop
+    return bool(loop.batch_progress.is_last_batch or loop._num_ready_batches_reached())

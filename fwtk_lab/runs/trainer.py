@@ -22,6 +22,7 @@ from fwtk_lab.runs import pruning, tracking
 from fwtk_lab.runs.checkpoint_file import AtomicCheckpointIO
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint, RNGState
 from fwtk_lab.runs.preemption import Preemption
+from fwtk_lab.runs.slurm import cluster_plugins
 
 EXTRAS = {"WandbLogger": "wandb", "MLFlowLogger": "mlflow"}  # Lightning logger class -> package = fwtk_lab extra
 
@@ -104,7 +105,8 @@ def build_trainer(cfg: DictConfig, preemption: Preemption | None = None, purge_s
     found_callbacks += pruning.callbacks(cfg)  # an Optuna trial's run: report val/acc, stop when pruned
     if preemption is not None:
         found_callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
-    return instantiate(cfg.trainer, logger=found or False, callbacks=found_callbacks, plugins=[AtomicCheckpointIO()])
+    plugins = [AtomicCheckpointIO(), *cluster_plugins()]  # under SLURM: Lightning does not requeue (runs.slurm)
+    return instantiate(cfg.trainer, logger=found or False, callbacks=found_callbacks, plugins=plugins)
 
 
 TRAINER_COUNTS = (

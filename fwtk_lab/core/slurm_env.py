@@ -1,0 +1,52 @@
+"""Where this process runs: under SLURM, in a submitit job; the signal submitit asked SLURM for.
+
+submitit asks SLURM for `--signal=USR2@<signal_delay_s>`; SLURM may send it up to a minute early, so a
+requeued job can be signalled while Python is still importing. Importing fwtk_lab records it then
+(fwtk_lab.EARLY_SIGNALS) instead of dying of it, and so does the job from its start (`hold_signals`, by
+the SLURM launcher) in place of submitit's handlers; the run acts on the first recorded signal once its
+own handler is installed (fwtk_lab.runs.preemption).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import fwtk_lab
+
+
+def under_slurm() -> bool:
+    return "SLURM_JOB_ID" in os.environ
+
+
+def under_submitit() -> bool:
+    """True inside a job that submitit's SLURM executor started (`python -m submitit.core._submit`)."""
+    return os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and under_slurm()
+
+
+def time_limit_signal() -> int | None:
+    """The signal submitit asked SLURM to send before the time limit (SIGUSR2 unless
+    SUBMITIT_PREEMPT_SIGNAL says otherwise); None outside a submitit job."""
+    if not under_submitit():
+        return None
+    sig = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+    return int(sig) if isinstance(sig, signal.Signals) else None
+
+
+def hold_signals() -> None:
+    """In a submitit job, record the time-limit signal and SIGTERM until the run installs its handler
+    (called as the job starts, in place of submitit's: its time-limit handler requeues or raises from
+    wherever the job is, and it ignores SIGTERM)."""
+    if not under_submitit() or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (time_limit_signal(), signal.SIGTERM):
+        if sig is not None:
+            signal.signal(sig, fwtk_lab.record_early_signal)
+
+
+def take_early_signal() -> int | None:
+    """The first signal recorded before the run's own handler was installed (once), or None."""
+    first = fwtk_lab.EARLY_SIGNALS[0] if fwtk_lab.EARLY_SIGNALS else None
+    fwtk_lab.EARLY_SIGNALS.clear()
+    return first

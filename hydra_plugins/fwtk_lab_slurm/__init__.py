@@ -1,0 +1,1 @@
+"""fwtk_lab's SLURM launcher (Hydra only loads plugins from the hydra_plugins namespace)."""

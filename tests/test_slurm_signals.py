@@ -1,0 +1,81 @@
+"""SLURM's signals without a cluster: the start-up guard for the time-limit signal, who owns the signals,
+and what an interrupted run does outside submitit (tests/cluster/ runs the real thing)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import fwtk_lab
+from fwtk_lab.runs import slurm
+from fwtk_lab.runs.preemption import Interrupted, Preemption
+
+SUBMITIT_JOB = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "1"}
+
+
+def python(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
+
+
+def test_time_limit_signal_during_the_imports_of_a_submitit_job_is_recorded_not_fatal():
+    code = (
+        "import os, signal, fwtk_lab\n"
+        "os.kill(os.getpid(), signal.SIGUSR2)\n"
+        "from fwtk_lab.core import slurm_env\n"
+        "print(slurm_env.take_early_signal() == signal.SIGUSR2, slurm_env.take_early_signal())\n"
+    )
+    proc = python(code, SUBMITIT_JOB)
+    assert proc.returncode == 0 and proc.stdout.split() == ["True", "None"], proc.stderr
+    outside = python(code, {"SUBMITIT_EXECUTOR": ""})  # elsewhere SIGUSR2 keeps its default action
+    assert outside.returncode == -signal.SIGUSR2
+
+
+def test_preemption_catches_the_time_limit_signal_in_a_submitit_job(monkeypatch):
+    for k, v in SUBMITIT_JOB.items():
+        monkeypatch.setenv(k, v)
+    assert signal.SIGUSR2 in Preemption(["SIGTERM"]).signals
+    fwtk_lab.EARLY_SIGNALS.append(
+        signal.SIGUSR2
+    )  # it came before the run's handler: the run stops as soon as it installs
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR2)}
+    try:
+        with pytest.raises(Interrupted) as e:
+            Preemption(["SIGTERM"]).install()
+        assert e.value.signum == signal.SIGUSR2
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def test_a_repeated_signal_under_slurm_is_not_a_second_signal(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "1")
+    p = Preemption(["SIGTERM"])
+    p.training = True
+    p._handle(signal.SIGTERM, None)
+    p._handle(signal.SIGTERM, None)  # slurmstepd and srun both send it: ignored
+    with pytest.raises(Interrupted):
+        p._handle(signal.SIGINT, None)
+
+
+def test_outside_submitit_an_interrupted_run_exits_75(monkeypatch):
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    assert slurm.after_interrupt(Interrupted(signal.SIGUSR2), None) == slurm.EXIT
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert slurm.cluster_plugins() == []
+
+
+def test_a_submitit_job_holds_sigterm_and_the_time_limit_signal_until_the_run_takes_them():
+    code = (
+        "import os, signal\n"
+        "from fwtk_lab.core import slurm_env\n"
+        "signal.signal(signal.SIGUSR2, lambda s, f: print('submitit'))\n"
+        "slurm_env.hold_signals()\n"
+        "os.kill(os.getpid(), signal.SIGTERM); os.kill(os.getpid(), signal.SIGUSR2)\n"
+        "print(slurm_env.take_early_signal() == signal.SIGTERM)\n"
+    )
+    proc = python(code, SUBMITIT_JOB)
+    assert proc.returncode == 0 and proc.stdout.split() == ["True"], proc.stdout + proc.stderr
