@@ -19,7 +19,7 @@ def layer_of(module: str) -> tuple[str, int]:
     'fwtk_lab.train' and 'fwtk_lab.data.__main__' -> entry points."""
     parts = module.split(".")
     if len(parts) == 1:
-        return "fwtk_lab", 0  # the package's __init__: sets OMP_WAIT_POLICY only
+        return "fwtk_lab", 1  # the package's __init__ (OMP_WAIT_POLICY, SLURM's early signal): core only
     if "__main__" in parts or parts[1] not in LAYERS:
         return parts[1], ENTRY
     return parts[1], LAYERS[parts[1]]

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-import fwtk_lab
+from fwtk_lab.core import slurm_env
 from fwtk_lab.runs import slurm
 from fwtk_lab.runs.preemption import Interrupted, Preemption
 
@@ -38,9 +38,7 @@ def test_preemption_catches_the_time_limit_signal_in_a_submitit_job(monkeypatch)
     for k, v in SUBMITIT_JOB.items():
         monkeypatch.setenv(k, v)
     assert signal.SIGUSR2 in Preemption(["SIGTERM"]).signals
-    fwtk_lab.EARLY_SIGNALS.append(
-        signal.SIGUSR2
-    )  # it came before the run's handler: the run stops as soon as it installs
+    slurm_env.EARLY_SIGNALS.append(signal.SIGUSR2)  # before the run's handler: the run stops as it installs
     old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR2)}
     try:
         with pytest.raises(Interrupted) as e:

@@ -2,8 +2,8 @@
 
 submitit asks SLURM for `--signal=USR2@<signal_delay_s>`; SLURM may send it up to a minute early, so a
 requeued job can be signalled while Python is still importing. Importing fwtk_lab records it then
-(fwtk_lab.EARLY_SIGNALS) instead of dying of it, and so does the job from its start (`hold_signals`, by
-the SLURM launcher) in place of submitit's handlers; the run acts on the first recorded signal once its
+(EARLY_SIGNALS) instead of dying of it, and so does the job from its start (`hold_signals`, by the SLURM
+launcher) in place of submitit's handlers; the run acts on the first recorded signal once its
 own handler is installed (fwtk_lab.runs.preemption).
 """
 
@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 
-import fwtk_lab
+EARLY_SIGNALS: list[int] = []  # SLURM's signals that came before the run's handler
 
 
 def under_slurm() -> bool:
@@ -34,19 +34,28 @@ def time_limit_signal() -> int | None:
     return int(sig) if isinstance(sig, signal.Signals) else None
 
 
-def hold_signals() -> None:
-    """In a submitit job, record the time-limit signal and SIGTERM until the run installs its handler
-    (called as the job starts, in place of submitit's: its time-limit handler requeues or raises from
-    wherever the job is, and it ignores SIGTERM)."""
+def record_early_signal(signum: int, frame) -> None:
+    EARLY_SIGNALS.append(signum)
+
+
+def hold_signals(sigterm: bool = True) -> None:
+    """In a submitit job, record the time-limit signal (and SIGTERM) until the run installs its handler.
+
+    Called by `import fwtk_lab` (the time-limit signal only, where nothing handles it yet) and as the job
+    starts, by the SLURM launcher, in place of submitit's handlers: its time-limit handler requeues or
+    raises from wherever the job is, and it ignores SIGTERM.
+    """
     if not under_submitit() or threading.current_thread() is not threading.main_thread():
         return
-    for sig in (time_limit_signal(), signal.SIGTERM):
-        if sig is not None:
-            signal.signal(sig, fwtk_lab.record_early_signal)
+    limit = time_limit_signal()
+    if limit is not None and (sigterm or signal.getsignal(limit) == signal.SIG_DFL):
+        signal.signal(limit, record_early_signal)
+    if sigterm:
+        signal.signal(signal.SIGTERM, record_early_signal)
 
 
 def take_early_signal() -> int | None:
     """The first signal recorded before the run's own handler was installed (once), or None."""
-    first = fwtk_lab.EARLY_SIGNALS[0] if fwtk_lab.EARLY_SIGNALS else None
-    fwtk_lab.EARLY_SIGNALS.clear()
+    first = EARLY_SIGNALS[0] if EARLY_SIGNALS else None
+    EARLY_SIGNALS.clear()
     return first
