@@ -46,6 +46,14 @@ def run(sweeper: OptunaSweeper, arguments: list[str]) -> None:
     write_results(study, Path(str(sweeper.config.hydra.sweep.dir)))
 
 
+def continued_seed(sampler_cfg: dict, trials: int) -> dict:
+    """The sampler's config with its seed moved on by the study's trial count: a continued study must not
+    draw its first trials' parameters again (a seeded sampler restarts its random stream in each process)."""
+    if sampler_cfg.get("seed") is None or not trials:
+        return sampler_cfg
+    return {**sampler_cfg, "seed": int(sampler_cfg["seed"]) + trials}
+
+
 def open_study(sweeper: OptunaSweeper) -> optuna.Study:
     """The study (created, or loaded to be continued) with this config's sampler and pruner."""
     from hydra_plugins.fwtk_lab_optuna.sweeper import SweeperConfigError
@@ -55,12 +63,13 @@ def open_study(sweeper: OptunaSweeper) -> optuna.Study:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         storage=connect(url) if url else None,
-        sampler=instantiate(sweeper.sampler_cfg) if sweeper.sampler_cfg else None,
         pruner=instantiate(sweeper.pruner_cfg) if sweeper.pruner_cfg else optuna.pruners.NopPruner(),
         study_name=sweeper.study_name,
         direction=sweeper.direction,
         load_if_exists=True,
     )
+    if sweeper.sampler_cfg:
+        study.sampler = instantiate(continued_seed(sweeper.sampler_cfg, len(study.get_trials(deepcopy=False))))
     if study.direction.name.lower() != sweeper.direction:
         raise SweeperConfigError(
             f"hydra.sweeper.direction={sweeper.direction!r}, but study {study.study_name!r} in {url} is set to "

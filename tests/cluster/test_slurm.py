@@ -183,3 +183,32 @@ def test_sweep_with_a_failing_job_and_its_rerun(reference, tmp_path, data_dir):
     assert [j["status"] for j in rerun["jobs"]] == ["finished", "failed", "finished"], rerun
     for job in (rerun["jobs"][0], rerun["jobs"][2]):
         assert len(json.loads((Path(job["dir"]) / "metrics.json").read_text())["invocations"]) == 1
+
+
+def test_optuna_search_on_the_cluster_continues_its_study(reference, tmp_path, data_dir):
+    """hparams_search=optuna with its trials as SLURM jobs (2 at a time: one array job); the same command
+    with n_trials raised continues the study in its optuna.db and submits only the trial it still owes."""
+    import optuna
+
+    args = ["hparams_search=optuna", "trainer.max_epochs=1", "logger=none", "trainer.limit_train_batches=3"]
+    cmd = ["-m", *TINY, *args, *paths(tmp_path, data_dir), *LAUNCHER, "hydra.launcher.timeout_min=5"]
+    out = tmp_path / "outputs"
+    proc = run(*cmd, "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2")
+    assert proc.returncode == 0, proc.stderr[-3000:] + job_logs(out)
+    (db,) = out.glob("train-multirun/*/optuna.db")
+
+    def states() -> list[str]:
+        study = optuna.load_study(study_name="train", storage=f"sqlite:///{db}")
+        params = [tuple(sorted(t.params.items())) for t in study.trials]
+        assert len(set(params)) == len(params), params  # a continued study draws new parameters
+        return [t.state.name for t in study.trials]
+
+    assert states() == ["COMPLETE", "COMPLETE"]
+    assert sorted(submitted_jobs(out).values()) == [2], submitted_jobs(out)  # one array job of 2 trials
+
+    more = run(*cmd, "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
+    assert more.returncode == 0, more.stderr[-3000:] + job_logs(out)
+    assert "has 2 finished trials; running 1 more" in more.stdout + more.stderr
+    assert states() == ["COMPLETE", "COMPLETE", "COMPLETE"]
+    assert sorted(submitted_jobs(out).values()) == [1, 2], submitted_jobs(out)  # then a job of 1 trial
+    print(f"optuna on SLURM: trials {states()}, SLURM jobs (tasks) {submitted_jobs(out)}")
