@@ -14,8 +14,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fwtk_lab.core.errors import UserError
 from fwtk_lab.core.files import atomic_write_json
-from fwtk_lab.runs import slurm
-from fwtk_lab.runs.preemption import Interrupted
 from fwtk_lab.runs.sweep import in_multirun
 
 log = logging.getLogger("fwtk_lab")
@@ -58,8 +56,7 @@ def friendly_errors(fn: Callable) -> Callable:
         except BaseException as e:
             code = exit_code(e)
             multirun = in_multirun()
-            after = slurm.after_interrupt(e, _output_dir()) if isinstance(e, Interrupted) else slurm.EXIT
-            if after == slurm.RESULT and multirun:  # a submitit job out of requeues: a result, the sweep goes on
+            if code == 75 and _requeue_or_result(e) and multirun:  # a submitit job out of requeues: the sweep goes on
                 print("error: " + " ".join(str(e).split()), file=sys.stderr, flush=True)
                 record_job_error(e, code)
                 return None
@@ -77,6 +74,16 @@ def friendly_errors(fn: Callable) -> Callable:
             sys.exit(code)
 
     return wrapper
+
+
+def _requeue_or_result(e: BaseException) -> bool:
+    """An interrupted run under submitit: requeue it; True when the job must end with a result instead.
+
+    Imported here, on the way out: fwtk_lab.runs loads Lightning, which a bad-input error need not wait for.
+    """
+    from fwtk_lab.runs import slurm
+
+    return slurm.after_interrupt(e, _output_dir()) == slurm.RESULT
 
 
 def _output_dir() -> Path | None:
