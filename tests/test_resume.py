@@ -207,6 +207,10 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_checkpoints(tmp_path, d
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("error: the training loss is") and "at step" in line and "optimizer.lr" in line, line
     assert "Traceback" not in proc.stderr
+    ckpts = list((tmp_path / "outputs").glob("train/*/checkpoints/*.ckpt"))
+    for ckpt in ckpts:  # the loss is checked before every save: no checkpoint holds non-finite weights
+        weights = load(ckpt)["state_dict"]
+        assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()), ckpt
 
 
 def test_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, data_dir):

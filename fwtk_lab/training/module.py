@@ -12,15 +12,10 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from fwtk_lab.core.errors import ResumeError
 from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
+from fwtk_lab.training.totals import TrainTotals, from_legacy
 
-STAGES = ("train", "val", "test")
+STAGES = ("val", "test")  # with torchmetrics; training keeps its sums in TrainTotals
 EVAL_CHUNK = 256  # images per forward call when evaluating on the CPU (see FontClassifier.forward)
-
-
-class NonFiniteLoss(ArithmeticError):
-    """The training loss became NaN or infinite: the run stops, its last good checkpoint stays."""
-
-    exit_code = 3
 
 
 def key(stage: str) -> str:
@@ -55,13 +50,9 @@ class FontClassifier(pl.LightningModule):
         input_shape = self.slicer.block_shape(h, w) if takes_blocks else (1, h, w)
         self.encoder = build_encoder(self.cfg.model, len(self.classes), input_shape)
         n = len(self.classes)
+        self.train_totals = TrainTotals()  # the training loss and accuracy: on the device, no sync a step
         self.metrics = torch.nn.ModuleDict(
-            {  # training: every step, so the input checks (a sync each) are off
-                key(stage): MetricCollection(
-                    {"acc": MulticlassAccuracy(n, average="micro", validate_args=stage != "train")}, prefix=f"{stage}/"
-                )
-                for stage in STAGES
-            }
+            {key(s): MetricCollection({"acc": MulticlassAccuracy(n, average="micro")}, prefix=f"{s}/") for s in STAGES}
         )
         self.losses = torch.nn.ModuleDict({key(stage): MeanMetric() for stage in STAGES})
         self.per_font = torch.nn.ModuleDict({key(s): MulticlassAccuracy(n, average=None) for s in ("val", "test")})
@@ -106,13 +97,12 @@ class FontClassifier(pl.LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self.step(batch, "train")
-        if not torch.isfinite(loss):  # before backward: the weights and checkpoints stay as they were
-            raise NonFiniteLoss(
-                f"the training loss is {float(loss)} at step {self.global_step} "
-                f"(epoch {self.current_epoch}, batch {batch_idx}); lower optimizer.lr or check the data"
-            )
-        if self.logging_step():
+        images, labels = batch
+        logits = self(images)
+        loss = self.loss(logits, labels)
+        self.train_totals.update(loss, logits, labels, self.global_step)
+        if self.logging_step():  # these steps read the device anyway: the losses since the last are checked
+            self.train_totals.check()
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
@@ -127,6 +117,13 @@ class FontClassifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         self.step(batch, "test")
+
+    def end_train_epoch(self) -> None:
+        self.train_totals.check()
+        loss, acc = self.train_totals.compute(lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
+        self.log("train/loss", loss)
+        self.log("train/acc", acc, prog_bar=True)
+        self.train_totals.reset()
 
     def end_epoch(self, stage: str) -> None:
         self.log(f"{stage}/loss", self.losses[key(stage)].compute(), prog_bar=stage != "train")
@@ -143,11 +140,13 @@ class FontClassifier(pl.LightningModule):
         on_train_epoch_end resets them; a run resumed inside an epoch starts at a later batch and keeps the
         checkpointed partial states."""
         if batch_idx == 0:
-            self.losses["TRAIN"].reset()
-            self.metrics["TRAIN"].reset()
+            self.train_totals.reset()
 
     def on_train_epoch_end(self) -> None:
-        self.end_epoch("train")
+        self.end_train_epoch()
+
+    def on_validation_epoch_start(self) -> None:
+        self.train_totals.check()  # no validation (and no best checkpoint) of non-finite weights
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
@@ -175,9 +174,11 @@ class FontClassifier(pl.LightningModule):
         self.log(f"{stage}/ece_calibrated", ece(loss, logits, labels, self.temperature))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.train_totals.check()  # no checkpoint holds weights trained on a non-finite loss
         checkpoint["calibration"] = {"temperature": self.temperature, "unknown_threshold": self.unknown_threshold}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        from_legacy(checkpoint.get("state_dict", {}), "train_totals.")  # a run checkpointed before TrainTotals
         saved = checkpoint.get("calibration") or {}
         self.temperature = float(saved.get("temperature", 1.0))
         threshold = saved.get("unknown_threshold")
