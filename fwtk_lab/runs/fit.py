@@ -75,8 +75,8 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
     ckpt_path = resume.plan(run_dir, cfg.resume, cfg.ckpt_path, cfg_dict, dm.classes)
     start_step = checkpoint_file.load(ckpt_path)["global_step"] if ckpt_path else 0
     model = instantiate(cfg.module, cfg_dict, dm.classes, dm.image_shape)
-    trainer = build_trainer(cfg, preemption, purge_step=start_step + 1 if ckpt_path else None)
-    trainer.callbacks.append(RecordDataset(dm))  # the dataset's identity goes into every checkpoint
+    purge_step = start_step + 1 if ckpt_path else None
+    trainer = build_trainer(cfg, preemption, purge_step, more=(RecordDataset(dm),))  # the dataset in every checkpoint
     status = resume.read_status(run_dir) if rank0 else {}
     invocations = status.get("invocations", [])  # earlier invocations of this run, killed ones included
     this = {"start": _now(), "resumed_from": ckpt_path, "step_start": start_step, "pid": os.getpid()}

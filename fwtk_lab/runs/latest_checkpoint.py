@@ -7,10 +7,8 @@ Lightning cannot combine step, time and epoch triggers in one ModelCheckpoint, h
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,13 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
 
+from fwtk_lab.runs.checkpoint_file import BackgroundCheckpointIO
+from fwtk_lab.training.tensorboard import TensorBoard
+
 LATEST = "latest-step{step:08d}.ckpt"
 LAST = "last.ckpt"
 STEP_RE = re.compile(r"step(\d+)")
+CLOCK_EVERY = 16  # under DDP the minutes trigger is read every this many steps (a broadcast: one decision)
 
 
 def step_of(path: Path) -> int:
@@ -57,26 +59,35 @@ class LatestCheckpoint(Checkpoint):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         step = trainer.global_step
         due = bool(self.every_n_steps and step % self.every_n_steps == 0)
-        if self.every_minutes:
+        if self.every_minutes and not due and (trainer.world_size == 1 or step % CLOCK_EVERY == 0):
             late = time.monotonic() - self._last_time >= 60 * self.every_minutes
-            due = due or bool(trainer.strategy.broadcast(late, src=0))  # every rank decides the same
+            due = late if trainer.world_size == 1 else bool(trainer.strategy.broadcast(late, src=0))
         if due:
             self.save(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
         self.save(trainer)  # the epoch-end state replaces a step checkpoint of the same step
 
-    def save(self, trainer: pl.Trainer) -> Path | None:
-        """Save the trainer's whole state now (every rank calls this; rank 0 writes); not in fast_dev_run."""
+    def save(self, trainer: pl.Trainer, wait: bool = False) -> Path | None:
+        """Save the trainer's whole state now (every rank calls this; rank 0 writes); not in fast_dev_run.
+
+        The state is copied now and written by the checkpoint plugin's thread (BackgroundCheckpointIO), then
+        linked as last.ckpt; the oldest files go once it is on disk. wait: return once it is on disk.
+        """
         if trainer.fast_dev_run:
             return None
         t0 = time.perf_counter()
+        for logger in trainer.loggers:  # TensorBoard's events up to this step are on disk before the checkpoint
+            if isinstance(logger, TensorBoard):
+                logger.flush()
         path = self.dirpath / LATEST.format(step=trainer.global_step)
-        trainer.save_checkpoint(path, weights_only=False)
+        trainer.save_checkpoint(path, weights_only=False, storage_options={"also_as": self.dirpath / LAST})
         if trainer.is_global_zero:
-            link_atomically(path, self.dirpath / LAST)
-            for old in sorted(self.dirpath.glob("latest-step*.ckpt"), key=step_of)[: -self.keep]:
-                old.unlink(missing_ok=True)
+            kept = sorted({*self.dirpath.glob("latest-step*.ckpt"), path}, key=step_of)
+            for old in kept[: -self.keep]:
+                trainer.strategy.remove_checkpoint(old)  # queued behind the write of `path`
+        if wait:
+            flush(trainer)
         trainer.strategy.barrier("latest_checkpoint")
         self._last_time = time.monotonic()
         self.saves += 1
@@ -84,15 +95,11 @@ class LatestCheckpoint(Checkpoint):
         return path
 
 
-def link_atomically(src: Path, dest: Path) -> None:
-    """Make dest the same file as src (a hard link, or a copy where links are not possible), atomically."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+def flush(trainer: pl.Trainer) -> None:
+    """Wait until the checkpoints saved so far are on disk."""
+    io = trainer.strategy.checkpoint_io
+    if isinstance(io, BackgroundCheckpointIO):
+        io.flush()
 
 
 class RNGState(pl.Callback):

@@ -94,6 +94,8 @@ class Preemption(Checkpoint):
         self.training = False
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.received is None and trainer.world_size == 1:
+            return  # nothing asked (under DDP every rank takes part in the decision, every step)
         if not _last_batch(trainer):  # the epoch's last batch: stop at its end, after validation
             self._stop_if_asked(trainer)
 
@@ -107,7 +109,7 @@ class Preemption(Checkpoint):
         if not asked:
             return
         latest = next((cb for cb in trainer.callbacks if isinstance(cb, LatestCheckpoint)), None)
-        saved = latest.save(trainer) if latest is not None else None
+        saved = latest.save(trainer, wait=True) if latest is not None else None
         path = str(saved) if saved else None
         self.training = False
         raise Interrupted(self.received or signal.SIGTERM, trainer.global_step, path)
