@@ -112,3 +112,23 @@ def test_sampler_ranks_get_equal_batch_counts():
             for bs in (1, 2, 3, 4):
                 lens = {len(EpochBatchSampler(n, bs, True, 0, False, r, world)) for r in range(world)}
                 assert len(lens) == 1, (n, world, bs, lens)
+
+
+def test_resident_batches_equal_the_memory_mapped_ones(tiny_store, data_dir, tmp_path):
+    """data.resident=true: the loader yields row numbers, the images come from the copy on the device; every batch
+    of every split equals the memory-mapped one, in the same order, and the run's identity is unchanged."""
+    from fwtk_lab.runs.identity import config_hash
+
+    cfg = compose_train([], tmp_path)
+    resident_cfg = compose_train(["data.resident=true"], tmp_path)
+    assert config_hash(resident_cfg) == config_hash(cfg)  # an execution setting: the same run directory
+    mapped = FontDataModule(cfg.dataset, cfg.data, data_dir, seed=0)
+    resident = FontDataModule(resident_cfg.dataset, resident_cfg.data, data_dir, seed=0)
+    for dm in (mapped, resident):
+        dm.setup()
+    for split, shuffle in (("train", True), ("val", False), ("test", False)):
+        ours = [resident.on_after_batch_transfer(b, 0) for b in resident.loader(split, shuffle)]
+        theirs = [mapped.on_after_batch_transfer(b, 0) for b in mapped.loader(split, shuffle)]
+        assert len(ours) == len(theirs) > 0
+        for (x, y), (x0, y0) in zip(ours, theirs):
+            assert torch.equal(x, x0) and torch.equal(y, y0) and x.dtype == torch.float32

@@ -258,3 +258,13 @@ def test_two_stops_the_first_on_an_epochs_last_batch_resume_bit_identical(refere
     assert steps == [(0, 10), (10, 19), (19, 20)], steps
     ours, theirs = final_weights(run), final_weights(reference)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_resident_data_trains_the_same_weights(reference, tmp_path, data_dir):
+    """data.resident=true (the dataset copied to the device once, batches gathered there): the same run, bit for bit."""
+    proc = train(tmp_path, data_dir, "data.resident=true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = only_run(tmp_path)
+    assert run.name == reference.name  # an execution setting: the same run directory name
+    ours, theirs = final_weights(run), final_weights(reference)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)

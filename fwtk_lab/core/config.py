@@ -92,6 +92,7 @@ class DataConfig:
     shuffle_seed: Optional[int] = None  # None: the run's seed
     drop_last: bool = False
     pixel_scale: float = 255.0  # images are divided by this on the device: 255 -> [0, 1]; 1 keeps the series' raw 0-255
+    resident: bool = False  # the whole dataset copied to the training device once; batches indexed there
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""LightningDataModule: whole batches indexed from the memory-mapped uint8 array, scaled on the device."""
+"""LightningDataModule: whole batches indexed from the memory-mapped uint8 array, scaled on the device; or
+(data.resident=true) the whole array copied to the device once, and only the batches' row numbers travel."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ class BatchIndexed(Dataset):
         images = torch.from_numpy(self.images.take(rows, axis=0))[:, None]
         labels = torch.from_numpy(self.labels.take(rows))
         return images, labels
+
+
+class BatchRows(Dataset):
+    """`ds[indices]` returns a batch's sorted row numbers (int64): data.resident=true gathers the images on the device."""
+
+    def __init__(self, rows: np.ndarray):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, batch: list[int] | np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.sort(self.rows[np.asarray(batch)]))
 
 
 class EpochBatchSampler(Sampler):
@@ -116,6 +130,8 @@ class FontDataModule(pl.LightningDataModule):
         self.pixel_scale = float(data.get("pixel_scale", 255.0))  # read once: a config lookup costs ~10 us a batch
         self.store: Store | None = None
         self.rows: dict[str, np.ndarray] = {}
+        self.resident = bool(data.get("resident", False))
+        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, labels) where training runs
 
     def prepare_data(self) -> None:
         """Build the cache once (rank 0); other ranks open it in setup."""
@@ -165,9 +181,10 @@ class FontDataModule(pl.LightningDataModule):
             persistent_workers=self.data_cfg.num_workers > 0,
             generator=torch.Generator().manual_seed(seed),
         )  # never draws from the global RNG
+        batches = BatchRows(rows) if self.resident else BatchIndexed(self.store, rows)
         if shuffle:
-            return ResumableLoader(BatchIndexed(self.store, rows), done=self.batches_done, **kwargs)
-        return DataLoader(BatchIndexed(self.store, rows), **kwargs)
+            return ResumableLoader(batches, done=self.batches_done, **kwargs)
+        return DataLoader(batches, **kwargs)
 
     def batches_done(self) -> int:
         """Training batches completed in the current epoch (Lightning's progress counter)."""
@@ -175,9 +192,23 @@ class FontDataModule(pl.LightningDataModule):
         return 0 if trainer is None else int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """uint8 travels to the device; it becomes float there, divided by data.pixel_scale (255: [0, 1])."""
-        images, labels = batch
+        """uint8 travels to the device (or only row numbers, data.resident=true); it becomes float there, divided by
+        data.pixel_scale (255: [0, 1])."""
+        if isinstance(batch, torch.Tensor):  # resident: the rows of a batch
+            images, labels = self.on_device(batch.device)
+            images, labels = images[batch], labels[batch]
+        else:
+            images, labels = batch
         return images.to(torch.float32).div_(self.pixel_scale), labels
+
+    def on_device(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole dataset's images (N, 1, H, W) uint8 and labels on `device`, copied there once."""
+        if self._on_device is None or self._on_device[0].device != device:
+            assert self.store is not None, "call setup() first"
+            images = torch.from_numpy(np.array(self.store.images))[:, None]  # into memory: the memory map is read-only
+            labels = torch.from_numpy(np.array(self.store.labels))
+            self._on_device = (images.to(device), labels.to(device))
+        return self._on_device
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

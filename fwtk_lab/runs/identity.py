@@ -53,7 +53,7 @@ IGNORED_KEYS = {
         "profiler",
         "detect_anomaly",
     },
-    "data": {"num_workers"},
+    "data": {"num_workers", "resident"},
     "dataset": {"build_workers", "verify_checksums"},
 }
 # Keys added after runs were made: they enter the hash only when set, so older runs keep their directories.

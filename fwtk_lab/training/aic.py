@@ -16,7 +16,7 @@ def summed_nll(model, datamodule, split: str = "train") -> tuple[float, int]:
     total, n = 0.0, 0
     try:
         for batch in datamodule.loader(split, shuffle=False):
-            batch = [t.to(model.device) for t in batch]
+            batch = datamodule.transfer_batch_to_device(batch, model.device, 0)  # Lightning's hooks, in its order
             images, labels = datamodule.on_after_batch_transfer(batch, 0)
             total += float(loss(model(images).double(), labels, reduction="sum"))
             n += labels.numel()
