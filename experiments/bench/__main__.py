@@ -19,9 +19,10 @@ def sections(quick: bool) -> dict[str, Callable[[], object]]:
     from experiments.bench import compute, data, evaluation, overhead, startup, store, tta
 
     return {
-        "overhead": lambda: [overhead.run("cnn_rnn", quick), overhead.run("rnn", quick)],
+        "overhead": lambda: [overhead.run(m, quick) for m in ("cnn_rnn", "rnn", "one_parameter")],
         "overhead_cnn_rnn": lambda: overhead.run("cnn_rnn", quick),
         "overhead_rnn": lambda: overhead.run("rnn", quick),
+        "overhead_one_parameter": lambda: overhead.run("one_parameter", quick),
         "compute": lambda: compute.run(quick),
         "eval": lambda: evaluation.run("cnn_rnn", quick),
         "startup": lambda: startup.run(quick),

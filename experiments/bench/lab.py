@@ -10,6 +10,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.bench.tiny import ONE_PARAMETER
 from fwtk_lab.core.config import CONF_DIR, validate
 from fwtk_lab.core.files import atomic_write_text
 from fwtk_lab.data import dataset as dataset_lib
@@ -17,6 +18,8 @@ from fwtk_lab.data import fonts as fontlib
 from fwtk_lab.data import render_jobs
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.runs import identity
+from fwtk_lab.runs.dataset_record import RecordDataset
+from fwtk_lab.runs.preemption import Preemption
 from fwtk_lab.runs.trainer import build_trainer
 from fwtk_lab.training.module import FontClassifier
 
@@ -34,7 +37,19 @@ __all__ = [
     "fontlib",
     "make_encoder",
     "manual_classifier",
+    "model_overrides",
+    "run_trainer",
 ]
+
+
+def model_overrides(model: str) -> list[str]:
+    """`model=NAME`, or for `one_parameter` the 1-parameter encoder of experiments/bench/tiny.py."""
+    return list(ONE_PARAMETER) if model == "one_parameter" else [f"model={model}"]
+
+
+def run_trainer(cfg: DictConfig, dm: FontDataModule):
+    """The Trainer `fwtk_lab.train` builds: the config's loggers and callbacks, resumption, preemption, the dataset record."""
+    return build_trainer(cfg, Preemption(list(cfg.preemption.signals)), more=(RecordDataset(dm),))
 
 
 def compose(overrides: list[str], tmp: Path) -> DictConfig:
@@ -72,7 +87,7 @@ def classifier(cfg: DictConfig, classes: list[str], image_shape: tuple[int, int]
 def make_encoder(model: str, seed: int = 0) -> FontClassifier:
     """A FontClassifier of `model` on five classes and 16x64 images, seeded (its slicer and encoder are used)."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose([f"model={model}"], Path(tmp))
+        cfg = compose(model_overrides(model), Path(tmp))
     torch.manual_seed(seed)
     return classifier(cfg, ["a", "b", "c", "d", "e"], (16, 64))
 

@@ -1,4 +1,8 @@
-"""Framework overhead: a plain PyTorch loop vs a bare LightningModule vs fwtk_lab's path, training samples/s."""
+"""Framework overhead: a plain PyTorch loop vs a bare LightningModule vs fwtk_lab's path, training samples/s.
+
+The models: cnn_rnn and rnn (the targets: ours >= 0.97x bare Lightning) and `one_parameter`, an encoder that
+does almost nothing (experiments/bench/tiny.py), whose step time is each framework's fixed cost per step.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ def plain_loop(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int
             t0 = time.perf_counter()
         idx = order[(i * BATCH) % (len(images) - BATCH) :][:BATCH]
         x = images[idx].float().div_(255)
-        loss = F.cross_entropy(enc(slicer(x)), labels[idx])
+        loss = F.cross_entropy(enc(slicer(x) if enc.takes_blocks else x), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -63,30 +67,19 @@ class _Pairs(torch.utils.data.Dataset):
         return self.images[idx], self.labels[idx]
 
 
-def bare_lightning(
-    model: str, images: torch.Tensor, labels: torch.Tensor, warm: int, steps: int, lr: float, manual: bool = False
-) -> float:
-    """A bare LightningModule: the plain loop's step in training_step; no metrics, logging, callbacks or checkpoints.
-
-    manual: Lightning's manual optimization (zero_grad, manual_backward, step in training_step), no closure.
-    """
+def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int, steps: int, lr: float) -> float:
+    """A bare LightningModule: the plain loop's step in training_step; no metrics, logging, callbacks or checkpoints."""
     clf = lab.make_encoder(model)
 
     class Bare(pl.LightningModule):
         def __init__(self):
             super().__init__()
             self.slicer, self.encoder = clf.slicer, clf.encoder
-            self.automatic_optimization = not manual
 
         def training_step(self, batch, batch_idx):
             x, y = batch
-            loss = F.cross_entropy(self.encoder(self.slicer(x.float().div_(255))), y)
-            if manual:
-                opt = self.optimizers()
-                opt.zero_grad(set_to_none=True)
-                self.manual_backward(loss)
-                opt.step()
-            return loss
+            x = x.float().div_(255)
+            return F.cross_entropy(self.encoder(self.slicer(x) if self.encoder.takes_blocks else x), y)
 
         def configure_optimizers(self):
             return torch.optim.Adam(self.parameters(), lr=lr)
@@ -113,17 +106,16 @@ def bare_lightning(
     return window.rate
 
 
-def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None, manual: bool = False) -> float:
-    """fwtk_lab's path: FontClassifier + FontDataModule + the Trainer of `fwtk_lab.train` (its callbacks, logger)."""
+def ours(model: str, overrides: list[str], warm: int, steps: int, dm) -> float:
+    """fwtk_lab's path: FontClassifier + FontDataModule + the Trainer of `fwtk_lab.train` (its callbacks, logger,
+    resumption and preemption callbacks, the dataset record)."""
     with tempfile.TemporaryDirectory() as tmp:
-        over = [f"model={model}", f"data.batch_size={BATCH}", f"+trainer.default_root_dir={tmp}", *overrides]
+        over = [*lab.model_overrides(model), f"data.batch_size={BATCH}", f"+trainer.default_root_dir={tmp}", *overrides]
         cfg = lab.compose(over, Path(tmp))  # callbacks=none: Lightning's default ModelCheckpoint writes to tmp
-        if dm is None:
-            dm = lab.datamodule(cfg)
         dm.data_cfg = cfg.data
         torch.manual_seed(0)
-        clf = lab.classifier(cfg, dm.classes, dm.image_shape, manual=manual)
-        trainer = lab.build_trainer(cfg)
+        clf = lab.classifier(cfg, dm.classes, dm.image_shape)
+        trainer = lab.run_trainer(cfg, dm)
         window = Window(warm, steps)
         trainer.callbacks.append(window)
         with contextlib.redirect_stdout(open(os.devnull, "w")):
@@ -132,7 +124,7 @@ def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None, manua
 
 
 def run(model: str, quick: bool = False, rounds: int = 5) -> None:
-    """Samples/s of every variant, alternating in rounds on the same in-memory training rows; stored as `model`."""
+    """Samples/s of every variant, alternating in rounds on the same training rows; stored as `model`."""
     dm = lab.default_store()
     rows = dm.rows["train"]
     n = min(len(rows), (60 if quick else 400) * BATCH)
@@ -143,21 +135,20 @@ def run(model: str, quick: bool = False, rounds: int = 5) -> None:
     lr = 0.003
     warm = 5 if quick else 30
     steps = 20 if quick else (150 if model.startswith("cnn") else 300)
-    rates: dict[str, list[float]] = {
-        "plain": [],
-        "bare_lightning": [],
-        "bare_lightning_manual": [],
-        **{k: [] for k in OURS_VARIANTS},
-        "ours_manual": [],
-    }
+    rates: dict[str, list[float]] = {"plain": [], "bare_lightning": [], **{k: [] for k in OURS_VARIANTS}}
     for _ in range(2 if quick else rounds):
         rates["plain"].append(plain_loop(model, images, labels, warm, steps, lr))
         rates["bare_lightning"].append(bare_lightning(model, images, labels, warm, steps, lr))
-        rates["bare_lightning_manual"].append(bare_lightning(model, images, labels, warm, steps, lr, manual=True))
         for name, over in OURS_VARIANTS.items():
             rates[name].append(ours(model, over, warm, steps, dm))
-        rates["ours_manual"].append(ours(model, [], warm, steps, dm, manual=True))
-    out = {k: spread(v) for k, v in rates.items()}
-    ratios = {k: spread([a / b for a, b in zip(v, rates["plain"])]) for k, v in rates.items() if k != "plain"}
-    value = {"samples_per_s": out, "ratio_to_plain": ratios, "batch": BATCH, "threads": 1}
+    us = {k: [1e6 * BATCH / r for r in v] for k, v in rates.items()}  # microseconds per step
+    value = {
+        "samples_per_s": {k: spread(v) for k, v in rates.items()},
+        "us_per_step": {k: spread(v) for k, v in us.items()},
+        "ratio_to_plain": {k: spread([a / b for a, b in zip(v, rates["plain"])]) for k, v in rates.items()},
+        "ratio_to_bare": {k: spread([a / b for a, b in zip(v, rates["bare_lightning"])]) for k, v in rates.items()},
+        "us_over_bare": {k: spread([a - b for a, b in zip(v, us["bare_lightning"])]) for k, v in us.items()},
+        "batch": BATCH,
+        "threads": 1,
+    }
     save("overhead", model, {**value, "warm_steps": warm, "steps": steps}, quick)
