@@ -16,11 +16,11 @@ from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.core.files import allocate, require_free
 from fwtk_lab.data import cache, corpus, h5, render_jobs, store
 from fwtk_lab.data import fonts as fontlib
+from fwtk_lab.data.classes import OTHER  # the class of `dataset.other_fonts`: fonts a model should not name
 from fwtk_lab.data.lines import LinesRecipe
 from fwtk_lab.data.render import Recipe
 
 log = logging.getLogger(__name__)
-OTHER = "other"  # the class of `dataset.other_fonts`: fonts a model should not name
 
 
 def recipe_of(cfg: DatasetConfig) -> Recipe:

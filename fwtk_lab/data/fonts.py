@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.util
 import logging
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 from PIL import Image, ImageDraw, ImageFont
 
 from fwtk_lab.core.errors import UserError
@@ -59,7 +59,8 @@ class Font:
 
 
 def embedded_dir() -> Path:
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    """matplotlib's font folder (its `get_data_path()`), found without importing matplotlib (0.1 s)."""
+    return Path(importlib.util.find_spec("matplotlib").origin).with_name("mpl-data") / "fonts" / "ttf"
 
 
 def load(path: str, size: int) -> ImageFont.FreeTypeFont:

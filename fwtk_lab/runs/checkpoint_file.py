@@ -1,34 +1,20 @@
-"""Checkpoints written atomically (a crash mid-save leaves the previous file, never a truncated one) and
-read without unpickling arbitrary objects (`weights_only=True`: tensors, numbers, strings, containers)."""
+"""Checkpoints read without unpickling arbitrary objects (`weights_only=True`: tensors, numbers, strings,
+containers). No Lightning here: `python -m fwtk_lab.predict` reads checkpoints without loading it; the
+Trainer's atomic writer is runs/checkpoint_io.py."""
 
 from __future__ import annotations
 
-import io
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
-from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from fwtk_lab.core.errors import UserError
-from fwtk_lab.core.files import atomic_write_bytes
 
 
 class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, truncated or not a Lightning checkpoint."""
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        buf = io.BytesIO()
-        torch.save(checkpoint, buf)
-        atomic_write_bytes(path, buf.getvalue())
-
-    def load_checkpoint(
-        self, path, map_location: Any | None = None, weights_only: bool | None = None
-    ) -> dict[str, Any]:
-        return load(path, map_location)
 
 
 def load(path, map_location: Any = "cpu") -> dict[str, Any]:
