@@ -15,7 +15,7 @@ from experiments.bench.store import save, spread
 
 ROOT = Path(__file__).resolve().parents[2]
 # the floor, each imported in a fresh process
-IMPORTS = ("torch", "torchmetrics", "pytorch_lightning", "fwtk_lab.train", "fwtk_lab.predict")
+IMPORTS = ("torch", "hydra", "torchmetrics", "pytorch_lightning", "fwtk_lab.predict", "fwtk_lab.train")
 IMAGE = ROOT / "experiments" / "images" / "stix_light_32px.png"
 
 
