@@ -186,4 +186,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv[:] = normalize_argv(sys.argv)
-    launch(main, "predict", job=friendly_errors(run))  # Hydra's main only for its own flags (--help, --cfg ...)
+    launch(main, "predict", job=friendly_errors(run))  # Hydra only for what flat_config leaves it (--help, -m, +key)
