@@ -24,7 +24,7 @@ from fwtk_lab.cli.errors import friendly_errors
 from fwtk_lab.cli.launch import launch
 from fwtk_lab.core import threads
 from fwtk_lab.core.config import CONF_DIR
-from fwtk_lab.data.dataset import OTHER
+from fwtk_lab.data.classes import OTHER
 from fwtk_lab.data.lineprep import ACCEPTED, ImageError, parse_invert, read_image
 from fwtk_lab.inference.classify import classify, geometry_of, load_model
 
@@ -186,4 +186,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv[:] = normalize_argv(sys.argv)
-    launch(main, "predict")
+    launch(main, "predict", job=friendly_errors(run))  # Hydra only for what flat_config leaves it (--help, -m, +key)

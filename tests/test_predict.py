@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -13,6 +17,9 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 
 from fwtk_lab.data.fonts import embedded_dir
+from fwtk_lab.data.lineprep import read_image
+from fwtk_lab.inference.classify import CheckpointError, classify, geometry_of, load_model, window_log_probs
+from fwtk_lab.inference.model import Classifier
 from fwtk_lab.predict import normalize_argv, predict
 from fwtk_lab.training.module import FontClassifier
 
@@ -133,6 +140,57 @@ def test_repeated_image_arguments_become_one_list():
     assert normalize_argv(["prog", "image=a.png"]) == ["prog", "image=a.png"]
 
 
+# HEAVY: what one answer must not wait for (Lightning pulls in torch._dynamo; each costs 0.1-2 s to import)
+HEAVY = ("pytorch_lightning", "lightning_fabric", "torchmetrics", "torch._dynamo", "matplotlib", "tensorboard", "rich")
+
+
+def test_predict_imports_no_lightning(ckpt, images):
+    """`python -m fwtk_lab.predict` answers without importing Lightning, torchmetrics, matplotlib, TensorBoard,
+    rich or Hydra's launcher (start-up target: 1.5 s on 2 cores, `import torch` alone takes 1 s)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fwtk_lab.predict", f"ckpt_path={ckpt}", f"image={images['dark']}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert str(images["dark"]) in proc.stdout
+    loaded = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert {"torch", "fwtk_lab.inference.model"} <= loaded  # the import log is read
+    heavy = sorted(m for m in loaded if m.startswith(HEAVY) or "basic_launcher" in m or "submitit_launcher" == m)
+    assert heavy == []
+
+
+def test_predict_model_gives_the_font_classifier_probabilities(ckpt, images, tmp_path):
+    """The Lightning-free model of a checkpoint answers exactly as FontClassifier.load_from_checkpoint,
+    with the checkpoint's temperature and unknown threshold."""
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    ck["calibration"] = {"temperature": 1.7, "unknown_threshold": 0.4}
+    path = tmp_path / "calibrated.ckpt"
+    torch.save(ck, path)
+    light = load_model(path)
+    full = FontClassifier.load_from_checkpoint(str(path), map_location="cpu").eval()
+    assert type(light) is Classifier and light.classes == full.classes
+    assert (light.temperature, light.unknown_threshold) == (full.temperature, full.unknown_threshold) == (1.7, 0.4)
+    assert geometry_of(light) == geometry_of(full)
+    for name in ("dark", "light"):
+        a, b = classify(light, read_image(images[name])), classify(full, read_image(images[name]))
+        assert np.array_equal(a.probabilities, b.probabilities) and (a.top, a.unknown) == (b.top, b.unknown)
+    windows = np.random.default_rng(0).random((300, *full.hparams.image_shape), dtype=np.float32)  # > EVAL_CHUNK
+    assert torch.equal(window_log_probs(light, windows), window_log_probs(full, windows))
+
+
+def test_checkpoint_without_the_encoder_weights_is_refused(ckpt, tmp_path):
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    ck["state_dict"] = {k: v for k, v in ck["state_dict"].items() if not k.startswith("encoder.")}
+    path = tmp_path / "no_weights.ckpt"
+    torch.save(ck, path)
+    with pytest.raises(CheckpointError, match="does not rebuild a FontClassifier.*Missing key"):
+        load_model(path)
+
+
 # ---------------------------------------------------------------------------------------------- in process
 
 
@@ -151,13 +209,13 @@ def test_flat_model_reads_windows_of_its_trained_width(tmp_path, images, monkeyp
         path,
     )
     seen = []
-    real = FontClassifier.forward
+    real = Classifier.forward  # predict's model: the checkpoint's slicer and encoder, without Lightning
 
     def spy(self, x):
         seen.append(tuple(x.shape))
         return real(self, x)
 
-    monkeypatch.setattr(FontClassifier, "forward", spy)
+    monkeypatch.setattr(Classifier, "forward", spy)
     out = predict(str(path), [str(images["dark"]), str(images["light"])])
     assert seen and all(shape[1:] == (1, 16, 64) for shape in seen)
     assert [p["windows"] for p in out["predictions"]] == [shape[0] for shape in seen]
@@ -183,3 +241,21 @@ def test_series_recipes_give_their_own_geometry(tmp_path):
     assert 10 <= var.ascender <= 13 and fixed.ascender < var.ascender - 1.5  # size 12 vs ~16
     assert (lines.baseline, lines.ascender) == (12.0, 11.0)
     assert 0 < fixed.baseline <= 16 and 0 < var.baseline <= 16
+
+
+def test_predict_options_are_read_without_hydra_compose():
+    """cli/flat_config.py: predict's `key=value` options as Hydra would set them; an unknown key names the
+    accepted ones; anything else (flags, -m, +key, hydra.*, a config with groups) is left to Hydra."""
+    from fwtk_lab.cli.flat_config import compose_flat
+    from fwtk_lab.core.errors import ConfigError
+
+    cfg = compose_flat("predict", ["ckpt_path=a b.ckpt", "image=[x.png,'y,z.png']", "top_k=3", "invert=false"])
+    assert cfg.ckpt_path == "a b.ckpt" and list(cfg.image) == ["x.png", "y,z.png"]
+    assert (cfg.top_k, cfg.invert, cfg.format, cfg.threads) == (3, False, "table", None)
+    assert "hydra" not in cfg and "defaults" not in cfg
+    with pytest.raises(ConfigError, match="config key fmt does not exist; the top level accepts: ckpt_path, image"):
+        compose_flat("predict", ["fmt=json"])
+    hydra_business = [["--cfg", "job"], ["-m", "top_k=1,2"], ["top_k=1,2"], ["+x=1"], ["~top_k"], ["hydra.verbose=1"]]
+    for argv in [*hydra_business, ["top_k=[1"]]:  # an unparsable override: Hydra's path reports it (launch.parse)
+        assert compose_flat("predict", argv) is None, argv
+    assert compose_flat("train", []) is None  # config groups: Hydra composes

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fwtk_lab.cli.errors import USER_ERRORS
+from fwtk_lab.cli.flat_config import compose_flat
 from fwtk_lab.core.checks import writable_dir
 from fwtk_lab.core.config import CONF_DIR
 from fwtk_lab.core.errors import ConfigError
@@ -30,16 +31,30 @@ NO_RUN_DIR = ("predict", "calibrate", "agg_lines")  # their run dir is "." and t
 
 
 def launch(
-    main: Callable[[], object], config_name: str, check: str | None = None, argv: Sequence[str] | None = None
+    main: Callable[[], object],
+    config_name: str,
+    check: str | None = None,
+    argv: Sequence[str] | None = None,
+    job: Callable[[DictConfig], object] | None = None,
 ) -> None:
-    """Run `precheck`, reporting its errors as one line (exit 2), then hand over to the Hydra `main`."""
+    """Run `precheck`, reporting its errors as one line (exit 2), then hand over to the Hydra `main`.
+
+    With `job` (a command without config groups, run directory or preflight: predict), a command line of
+    plain `key=value` overrides is composed by flat_config and given to job(cfg) in this process: neither
+    Hydra's plugins (launchers, sweepers) nor its run machinery load. Anything else goes through Hydra."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        precheck(config_name, list(sys.argv[1:] if argv is None else argv), check)
+        cfg = compose_flat(config_name, args) if job is not None else None
+        if cfg is None:
+            precheck(config_name, args, check)
     except USER_ERRORS as e:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
         sys.exit(2)
+    if cfg is not None:
+        job(cfg)
+        return
     main()
 
 

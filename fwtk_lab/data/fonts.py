@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
+import importlib.metadata
+import importlib.util
 import logging
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import PIL
 from PIL import Image, ImageDraw, ImageFont
 
+from fwtk_lab.core import memo
 from fwtk_lab.core.errors import UserError
 
 # The text faces that matplotlib ships (all draw printable ASCII); the file stem is the name.
@@ -59,7 +63,8 @@ class Font:
 
 
 def embedded_dir() -> Path:
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    """matplotlib's font folder (its `get_data_path()`), found without importing matplotlib (0.1 s)."""
+    return Path(importlib.util.find_spec("matplotlib").origin).with_name("mpl-data") / "fonts" / "ttf"
 
 
 def load(path: str, size: int) -> ImageFont.FreeTypeFont:
@@ -179,6 +184,31 @@ def class_name(font: ImageFont.FreeTypeFont) -> str:
 _CHECKED: dict[str, str] = {}  # sha256 of a font file that passed every check -> its class name
 
 
+def check(path: str, data: bytes, ft: ImageFont.FreeTypeFont) -> str:
+    """Every check of a font file (its tables, its drawing); its class name, or a FontError naming the path."""
+    check_parse(path, data)
+    try:
+        check_draws(path, ft)
+        name = class_name(ft)
+    except (OSError, ValueError, UnicodeError) as e:
+        if isinstance(e, FontError):
+            raise
+        raise FontError(f"font {path!r} cannot be drawn ({type(e).__name__}: {e}); give an intact font file") from None
+    if not name.strip():
+        raise FontError(f"font {path!r} has no family name (a damaged name table); give an intact font file")
+    return name
+
+
+@functools.cache
+def _checks_version() -> str:
+    """What the checks' verdict depends on besides the font's bytes: this module and the libraries it uses."""
+    return memo.key(Path(__file__).read_bytes(), PIL.__version__, importlib.metadata.version("fonttools"))
+
+
+def _memo_key(digest: str) -> str:
+    return memo.key(digest, _checks_version())
+
+
 def resolve(specs: list[str]) -> list[Font]:
     """Load, check and name every font; an unusable or duplicated font is an error naming its path."""
     fonts: list[Font] = []
@@ -197,19 +227,11 @@ def resolve(specs: list[str]) -> list[Font]:
                 f"font {path!r} has the same bytes as {by_hash[digest]!r}; each class needs a distinct font"
             )
         by_hash[digest] = path
-        if digest not in _CHECKED:  # the checks depend only on the bytes: once per process
-            check_parse(path, data)
-            try:
-                check_draws(path, ft)
-                name = class_name(ft)
-            except (OSError, ValueError, UnicodeError) as e:
-                if isinstance(e, FontError):
-                    raise
-                raise FontError(
-                    f"font {path!r} cannot be drawn ({type(e).__name__}: {e}); give an intact font file"
-                ) from None
-            if not name.strip():
-                raise FontError(f"font {path!r} has no family name (a damaged name table); give an intact font file")
+        if digest not in _CHECKED:  # the checks depend only on the bytes: once per process, then from the memo
+            name = memo.get("font", _memo_key(digest))
+            if not name:
+                name = check(path, data, ft)
+                memo.put("font", _memo_key(digest), name)
             _CHECKED[digest] = name
         name = _CHECKED[digest]
         fonts.append(Font(name=name, path=path, sha256=digest))

@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 
 from fwtk_lab.data import lineprep
-from fwtk_lab.data.dataset import OTHER
+from fwtk_lab.data.classes import OTHER
 from fwtk_lab.data.lineprep import Geometry
+from fwtk_lab.inference.model import Classifier, from_checkpoint
 from fwtk_lab.runs.checkpoint_file import CheckpointError
 from fwtk_lab.runs.checkpoint_file import load as load_checkpoint
 from fwtk_lab.training.losses import probabilities
@@ -25,17 +26,15 @@ REFERENCE = ("Thy bold fathers lived happily", "and kept the night", "Which of y
 DEFAULT_FONTS = ["DejaVuSans", "DejaVuSerif", "DejaVuSansMono", "STIXGeneral", "cmr10"]
 
 
-def load_model(path: str | Path):
-    """The FontClassifier of a checkpoint, on the CPU in eval mode; one CheckpointError for a bad file."""
-    from fwtk_lab.training.module import FontClassifier
-
-    load_checkpoint(path)  # missing, truncated or foreign file: one clear message
+def load_model(path: str | Path) -> Classifier:
+    """The model of a checkpoint (slicer and encoder, without Lightning), on the CPU in eval mode; one
+    CheckpointError for a bad file."""
+    ckpt = load_checkpoint(path)  # missing, truncated or foreign file: one clear message
     try:
-        model = FontClassifier.load_from_checkpoint(str(path), map_location="cpu")
+        return from_checkpoint(ckpt)
     except Exception as e:
         reason = " ".join(f"{type(e).__name__}: {e}".split())
         raise CheckpointError(f"checkpoint {str(path)!r} does not rebuild a FontClassifier ({reason})") from None
-    return model.eval()
 
 
 def geometry_of(model) -> Geometry:

@@ -17,7 +17,7 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from fwtk_lab.core.files import atomic_write_bytes
-from fwtk_lab.data.dataset import OTHER
+from fwtk_lab.data.classes import OTHER
 from fwtk_lab.data.lineprep import ImageError, read_image
 from fwtk_lab.inference.classify import classify, geometry_of, label_key
 from fwtk_lab.training.calibration import BINS

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
 
-from fwtk_lab.runs.checkpoint_file import BackgroundCheckpointIO
+from fwtk_lab.runs.checkpoint_io import BackgroundCheckpointIO
 from fwtk_lab.training.tensorboard import TensorBoard
 
 LATEST = "latest-step{step:08d}.ckpt"

@@ -19,7 +19,7 @@ from pytorch_lightning.loggers import Logger
 from fwtk_lab.core.checks import reason, show, whole
 from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.runs import pruning, tracking
-from fwtk_lab.runs.checkpoint_file import BackgroundCheckpointIO
+from fwtk_lab.runs.checkpoint_io import BackgroundCheckpointIO
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint, RNGState
 from fwtk_lab.runs.preemption import Preemption
 from fwtk_lab.runs.slurm import cluster_plugins

@@ -16,7 +16,6 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import OmegaConf, open_dict
 
 from fwtk_lab.core import slurm_env
-from fwtk_lab.runs import resume
 
 log = logging.getLogger("fwtk_lab.slurm")
 
@@ -41,6 +40,8 @@ class ResumableSlurmLauncher(SlurmLauncher):
         return [results[num] for num, _ in numbered]
 
     def _finished(self, overrides: List[str]) -> bool:
+        from fwtk_lab.runs import resume  # imports Lightning: not at Hydra's plugin scan, which every command runs
+
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         if cfg.get("resume") == "never" or cfg.get("ckpt_path"):
             return False
