@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torchmetrics import MeanMetric, Metric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from fwtk_lab.core.errors import ResumeError
+from fwtk_lab.models.build import build_slicer_and_encoder
 from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
 from fwtk_lab.training.totals import TrainTotals, from_legacy
@@ -23,17 +24,6 @@ def key(stage: str) -> str:
     return stage.upper()
 
 
-def build_encoder(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Module:
-    """Instantiate `conf/model/*.yaml`; a bad key or value fails with the model's own message."""
-    from hydra.errors import InstantiationException
-
-    try:
-        return instantiate(model_cfg, num_classes=num_classes, input_shape=tuple(input_shape))
-    except InstantiationException as e:
-        cause = e.__cause__ or e
-        raise ValueError(f"model {model_cfg.get('_target_')}: {cause}") from None
-
-
 class FontClassifier(pl.LightningModule):
     """Built from the run's resolved config (kept in the checkpoint), the class names and the image shape."""
 
@@ -42,13 +32,7 @@ class FontClassifier(pl.LightningModule):
         self.save_hyperparameters(logger=False)  # hparams go to TensorBoard once, with final metrics
         self.cfg = OmegaConf.create(cfg)
         self.classes = list(classes)
-        h, w = image_shape
-        self.slicer = instantiate(self.cfg.slicer)
-        takes_blocks = _takes_blocks(self.cfg.model)
-        if takes_blocks and not self.slicer.takes_blocks:
-            raise ValueError(f"model {self.cfg.model._target_} reads blocks: use slicer=blocks, not slicer=none")
-        input_shape = self.slicer.block_shape(h, w) if takes_blocks else (1, h, w)
-        self.encoder = build_encoder(self.cfg.model, len(self.classes), input_shape)
+        self.slicer, self.encoder = build_slicer_and_encoder(self.cfg, len(self.classes), image_shape)
         n = len(self.classes)
         self.train_totals = TrainTotals()  # the training loss and accuracy: on the device, no sync a step
         self.metrics = torch.nn.ModuleDict(
@@ -234,12 +218,3 @@ class FontClassifier(pl.LightningModule):
             sched_cfg["T_max"] = self.run_length(interval)
         scheduler = instantiate(sched_cfg)(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
-
-
-def _takes_blocks(model_cfg: DictConfig) -> bool:
-    """Whether the encoder class named by `_target_` reads the slicer's blocks (class attribute `takes_blocks`)."""
-    try:
-        cls = get_class(model_cfg._target_)
-    except (ImportError, ValueError) as e:
-        raise ValueError(f"model._target_={model_cfg._target_!r} cannot be imported ({e})") from None
-    return bool(getattr(cls, "takes_blocks", False))
