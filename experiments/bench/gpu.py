@@ -1,5 +1,6 @@
 """GPU benchmark, one prepared script (`make bench-gpu`): samples/s per model, fp32 vs bf16, epoch times with
-the dataset resident on the device, and one epoch through fwtk_lab's own Trainer.
+the dataset resident on the device, steps/s and the fixed cost per step (plain, bare Lightning, fwtk_lab),
+host syncs per training step, and one epoch through fwtk_lab's own Trainer.
 
     .venv/bin/python -m experiments.bench.gpu [--models a,b] [--batch N]   -> experiments/bench_gpu.md
 
@@ -99,6 +100,52 @@ def through_trainer(device: torch.device, quick: bool) -> float:
         return time.perf_counter() - t0
 
 
+def per_step(device: torch.device, images: torch.Tensor, labels: torch.Tensor, quick: bool) -> list[str]:
+    """Steps/s and us per step (batch 128) of the plain loop, bare Lightning and fwtk_lab's Trainer, the data
+    resident on the device (ours also memory-mapped), alternating in rounds; and the host syncs of ours' steps."""
+    from experiments.bench import overhead
+    from experiments.bench.callbacks import BATCH, SyncCount
+
+    gpu = ["trainer.accelerator=gpu" if device.type == "cuda" else "trainer.accelerator=cpu"]  # fp32, as the others
+    variants = {"ours (resident)": [*gpu, "data.resident=true"], "ours (memory map)": gpu}
+    warm, steps, rounds = (5, 10, 1) if quick else (50, 500, 3)
+    dm = lab.default_store()
+    lines = [
+        "",
+        "Per step, batch 128 (the variants alternate in rounds; median [min-max]):",
+        "",
+        "| model | variant | steps/s | us per step |",
+        "|---|---|---:|---:|",
+    ]
+    for model in ("one_parameter", "cnn_rnn"):
+        rates: dict[str, list[float]] = {"plain": [], "bare Lightning": [], **{k: [] for k in variants}}
+        for _ in range(rounds):
+            rates["plain"].append(overhead.plain_loop(model, images, labels, warm, steps, 0.003))
+            rates["bare Lightning"].append(overhead.bare_lightning(model, images, labels, warm, steps, 0.003))
+            for name, over in variants.items():
+                rates[name].append(overhead.ours(model, over, warm, steps, dm))
+        for name, r in rates.items():
+            per_s = sorted(x / BATCH for x in r)
+            us = sorted(1e6 / x for x in per_s)
+            lines.append(
+                f"| {model} | {name} | {per_s[len(per_s) // 2]:,.0f} [{per_s[0]:,.0f}-{per_s[-1]:,.0f}] | "
+                f"{us[len(us) // 2]:,.0f} [{us[0]:,.0f}-{us[-1]:,.0f}] |"
+            )
+            print(lines[-1], flush=True)
+    counter = SyncCount(warm, steps)
+    overhead.ours("cnn_rnn", variants["ours (resident)"], warm, steps, dm, extra=[counter])
+    if device.type == "cuda":
+        (s_log, n_log), (s_other, n_other) = counter.counts["logging"], counter.counts["other"]
+        lines += [
+            "",
+            f"Host-device synchronisations in ours' training steps (cnn_rnn, resident; torch.cuda.set_sync_debug_mode): "
+            f"{s_other} in {n_other} steps that log nothing, {s_log} in {n_log} logging steps "
+            f"(every trainer.log_every_n_steps, where the logged values are read).",
+        ]
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(MODELS))
@@ -153,6 +200,7 @@ def main() -> None:
             )
             lines.append(line)
             print(line, flush=True)
+    lines += per_step(device, images, labels, quick)
     secs = through_trainer(device, quick)
     what = "trainer=gpu, one epoch" if device.type == "cuda" else "CPU, 3 batches"
     lines += [

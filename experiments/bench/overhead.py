@@ -35,12 +35,13 @@ OURS_VARIANTS = {  # name -> overrides: where the time of our path goes
 
 
 def plain_loop(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int, steps: int, lr: float) -> float:
-    """A plain PyTorch loop: permuted in-memory batches, scale, slice, forward, loss, backward, Adam."""
-    clf = lab.make_encoder(model)
+    """A plain PyTorch loop: permuted in-memory batches, scale, slice, forward, loss, backward, Adam (on the
+    images' device; the time ends with the device's queued work)."""
+    clf = lab.make_encoder(model).to(images.device)
     slicer, enc = clf.slicer, clf.encoder
     enc.train()
     opt = torch.optim.Adam(enc.parameters(), lr=lr)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(images.device)
     t0 = 0.0
     for i in range(warm + steps):
         if i == warm:
@@ -51,6 +52,11 @@ def plain_loop(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if i == warm - 1 and images.is_cuda:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+    if images.is_cuda:
+        torch.cuda.synchronize()
     return steps * BATCH / (time.perf_counter() - t0)
 
 
@@ -68,7 +74,8 @@ class _Pairs(torch.utils.data.Dataset):
 
 
 def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm: int, steps: int, lr: float) -> float:
-    """A bare LightningModule: the plain loop's step in training_step; no metrics, logging, callbacks or checkpoints."""
+    """A bare LightningModule: the plain loop's step in training_step; no metrics, logging, callbacks or checkpoints.
+    Batches are gathered where the images are (on a GPU: resident there, as data.resident=true)."""
     clf = lab.make_encoder(model)
 
     class Bare(pl.LightningModule):
@@ -84,13 +91,13 @@ def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm:
         def configure_optimizers(self):
             return torch.optim.Adam(self.parameters(), lr=lr)
 
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(images.device)
     batches = [order[i : i + BATCH] for i in range(0, len(order) - BATCH + 1, BATCH)]
     loader = DataLoader(_Pairs(images, labels), batch_size=None, sampler=batches)
     window = Window(warm, steps)
     with tempfile.TemporaryDirectory() as tmp:  # nothing of Lightning's lands in the working directory
         trainer = pl.Trainer(
-            accelerator="cpu",
+            accelerator="gpu" if images.is_cuda else "cpu",
             devices=1,
             max_epochs=100,
             logger=False,
@@ -106,7 +113,7 @@ def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm:
     return window.rate
 
 
-def ours(model: str, overrides: list[str], warm: int, steps: int, dm) -> float:
+def ours(model: str, overrides: list[str], warm: int, steps: int, dm, extra: list | None = None) -> float:
     """fwtk_lab's path: FontClassifier + FontDataModule + the Trainer of `fwtk_lab.train` (its callbacks, logger,
     resumption and preemption callbacks, the dataset record)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +124,7 @@ def ours(model: str, overrides: list[str], warm: int, steps: int, dm) -> float:
         clf = lab.classifier(cfg, dm.classes, dm.image_shape)
         trainer = lab.run_trainer(cfg, dm)
         window = Window(warm, steps)
-        trainer.callbacks.append(window)
+        trainer.callbacks += [window, *(extra or [])]
         with contextlib.redirect_stdout(open(os.devnull, "w")):
             trainer.fit(clf, datamodule=dm)
         return window.rate
