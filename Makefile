@@ -50,7 +50,7 @@ BENCH_SECTIONS ?= overhead compute eval startup data tta
 bench: install ## Speed benchmarks (python -m experiments.bench SECTION) -> experiments/bench.md, each section in its own process (BENCH_SECTIONS='eval tta', or some)
 	@for s in $(BENCH_SECTIONS); do echo "== bench $$s"; $(PY) -m experiments.bench $$s $(ARGS) || exit 1; done
 
-bench-gpu: install ## GPU benchmark where a device is lent (python -m experiments.bench.gpu): samples/s per model, fp32 vs bf16, resident epoch (bench_gpu.md)
+bench-gpu: install ## GPU benchmark where a device is lent (python -m experiments.bench.gpu): samples/s per model, fp32 vs bf16, resident epoch, steps/s and us per step vs bare Lightning, host syncs per step (bench_gpu.md)
 	$(PY) -m experiments.bench.gpu $(ARGS)
 
 bench-threads: install ## 1 vs 2 torch threads (python -m experiments.threads_bench -> threads_bench.md), checkpoint overhead (experiments.checkpoint_bench -> checkpoint_bench.md)
