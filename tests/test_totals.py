@@ -77,3 +77,33 @@ def test_checkpoint_of_torchmetrics_states_converts():
     loss, accuracy = totals.compute()
     assert loss.item() == pytest.approx(mean.compute().item(), rel=1e-6)
     assert accuracy.item() == pytest.approx(acc.compute().item(), abs=1e-7)
+
+
+def test_font_classifier_loads_a_checkpoint_that_held_metric_states(tmp_path):
+    """Checkpoints before TrainTotals held torchmetrics states (training and evaluation): they load strictly."""
+    from conftest import compose_train
+    from omegaconf import OmegaConf
+
+    from fwtk_lab.training.module import FontClassifier
+
+    cfg = OmegaConf.to_container(compose_train(["model=cnn_rnn_small"], tmp_path), resolve=True)
+    model = FontClassifier(cfg, ["a", "b", "c"], (16, 64))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("train_totals.")}
+    state |= {
+        "losses.TRAIN.mean_value": torch.tensor(6.0),  # 4 images, mean loss 1.5
+        "losses.TRAIN.weight": torch.tensor(4.0),
+        "metrics.TRAIN.acc.tp": torch.tensor([3]),
+        "metrics.TRAIN.acc.fp": torch.tensor([1]),
+        "metrics.TRAIN.acc.tn": torch.tensor([7]),
+        "metrics.TRAIN.acc.fn": torch.tensor([1]),
+        "metrics.VAL.acc.tp": torch.tensor([2]),
+        "losses.TEST.weight": torch.tensor(3.0),
+        "per_font.VAL.tp": torch.zeros(3, dtype=torch.long),
+        "confusion.confmat": torch.zeros(3, 3, dtype=torch.long),
+        "test_nll.sum_value": torch.tensor(0.0, dtype=torch.float64),
+    }
+    checkpoint = {"state_dict": state}
+    model.on_load_checkpoint(checkpoint)
+    model.load_state_dict(checkpoint["state_dict"])  # strict: every key known, none missing
+    loss, acc = model.train_totals.compute()
+    assert loss.item() == pytest.approx(1.5) and acc.item() == pytest.approx(0.75)

@@ -3,6 +3,8 @@ the figures of the series, drawn into TensorBoard after the test."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -57,13 +59,21 @@ class Throughput(ThroughputMonitor):
 
 
 class RichBar(RichProgressBar):
-    """Lightning's RichProgressBar, redrawn every `refresh_rate` training batches. Lightning's own gathers the
-    logged metrics and redraws after every batch whatever its refresh rate (0.08 ms a step here)."""
+    """Lightning's RichProgressBar, redrawn every `refresh_rate` training batches and at most every
+    `min_seconds`. Lightning's own gathers the logged metrics and redraws after every batch whatever its
+    refresh rate (0.08 ms a redraw here); the eye does not see more than ten a second."""
+
+    def __init__(self, *args, min_seconds: float = 0.1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_seconds = min_seconds
+        self._drawn = 0.0
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         done = batch_idx + 1
-        if done % max(1, self.refresh_rate) == 0 or done >= self.total_train_batches:
+        last = done >= self.total_train_batches
+        if last or (done % max(1, self.refresh_rate) == 0 and time.monotonic() - self._drawn >= self.min_seconds):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            self._drawn = time.monotonic()
 
 
 def tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:
