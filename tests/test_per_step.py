@@ -100,3 +100,15 @@ def test_throughput_counts_every_batch_but_updates_on_logging_steps(tmp_path):
     assert len(rates) == 2  # window 2: from the second logging step on
     for m in rates:
         assert m["train/device/samples_per_sec"] == pytest.approx(3 * m["train/device/batches_per_sec"])
+
+
+def test_best_checkpoint_skips_its_batch_hook_only_when_unused_and_keeps_lightnings_state_key(tmp_path):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from fwtk_lab.training.callbacks import BestCheckpoint
+
+    ours = BestCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max", every_n_epochs=1)
+    theirs = ModelCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max", every_n_epochs=1)
+    assert ours.on_train_batch_end is None and ours.state_key == theirs.state_key
+    stepping = BestCheckpoint(dirpath=tmp_path, monitor="val/acc", every_n_train_steps=5)
+    assert callable(stepping.on_train_batch_end)

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import RichProgressBar, ThroughputMonitor
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar, ThroughputMonitor
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from fwtk_lab.data.datamodule import BatchIndexed
@@ -56,6 +56,24 @@ class Throughput(ThroughputMonitor):
                 super().on_train_batch_end(trainer, pl_module, outputs, batch, *args)
             finally:
                 self._training_update = False
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint. When it saves only after validations (no every_n_train_steps, no
+    train_time_interval), its per-batch hook, which then only finds it has nothing to do (5-8 us a step), is
+    set to None, which Lightning skips (as runs/trainer.skip_unused_hooks does)."""
+
+    def __init__(self, *args, every_n_train_steps: int | None = None, train_time_interval=None, **kwargs):
+        super().__init__(
+            *args, every_n_train_steps=every_n_train_steps, train_time_interval=train_time_interval, **kwargs
+        )
+        if not every_n_train_steps and train_time_interval is None:
+            self.on_train_batch_end = None
+
+    @property
+    def state_key(self) -> str:
+        """ModelCheckpoint's own key, so that the state of runs checkpointed with Lightning's class restores here."""
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
 
 
 class RichBar(RichProgressBar):
