@@ -59,9 +59,14 @@ class BackgroundCheckpointIO(AsyncCheckpointIO):
             raise self._error
 
     def remove_checkpoint(self, path) -> None:
+        assert self.checkpoint_io is not None
+        self.queue(self.checkpoint_io.remove_checkpoint, path)
+
+    def queue(self, fn, *args) -> None:
+        """Run fn(*args) in the writing thread, after the writes and removals queued before it."""
         self._ensure_setup()
-        assert self._executor is not None and self.checkpoint_io is not None
-        self._executor.submit(self._in_thread, self.checkpoint_io.remove_checkpoint, path)
+        assert self._executor is not None
+        self._executor.submit(self._in_thread, fn, *args)
 
     def _in_thread(self, fn, *args) -> None:
         try:

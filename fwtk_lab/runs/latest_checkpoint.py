@@ -77,8 +77,13 @@ class LatestCheckpoint(Checkpoint):
         if trainer.fast_dev_run:
             return None
         t0 = time.perf_counter()
+        io = trainer.strategy.checkpoint_io
         for logger in trainer.loggers:  # TensorBoard's events up to this step are on disk before the checkpoint
-            if isinstance(logger, TensorBoard):
+            if not isinstance(logger, TensorBoard) or not trainer.is_global_zero:
+                continue
+            if isinstance(io, BackgroundCheckpointIO):
+                io.queue(logger.flush)  # in the writing thread, before the checkpoint's write
+            else:
                 logger.flush()
         path = self.dirpath / LATEST.format(step=trainer.global_step)
         trainer.save_checkpoint(path, weights_only=False, storage_options={"also_as": self.dirpath / LAST})
