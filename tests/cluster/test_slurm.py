@@ -242,6 +242,7 @@ def assert_one_ddp_job(out: Path, logs: str) -> None:
     (summary_file,) = out.glob("train-multirun/*/summary.json")
     summary = json.loads(summary_file.read_text())
     assert (len(summary["jobs"]), summary["finished"]) == (1, 1), summary
+    assert (only_run(out) / "train_rank1.log").is_file()  # rank 1's Hydra logs apart and writes no .hydra/
     assert "Traceback" not in logs and "Exception ignored" not in logs, logs
 
 
