@@ -288,7 +288,8 @@ def test_ddp_job_on_two_nodes_preempted_by_sigterm_resumes_bit_identical(ddp_ref
 def test_ddp_job_on_two_nodes_at_its_time_limit_requeues_and_resumes_bit_identical(ddp_reference, tmp_path, data_dir):
     """The same 2-node DDP job with timeout_min=1: SLURM's SIGUSR2 reaches both ranks, which stop at the same
     step; rank 0 requeues the job through submitit; the rerun resumes and matches the local 2-process run."""
-    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35", *DDP, *slow(1.0)]
+    # 3 s a step: 30 s of training after a ~10 s start, past the latest SIGUSR2 seen here (~25 s after a start)
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35", *DDP, *slow(3.0)]
     t0 = time.perf_counter()
     proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
     out = tmp_path / "outputs"
