@@ -77,3 +77,52 @@ def test_a_submitit_job_holds_sigterm_and_the_time_limit_signal_until_the_run_ta
     )
     proc = python(code, SUBMITIT_JOB)
     assert proc.returncode == 0 and proc.stdout.split() == ["True"], proc.stdout + proc.stderr
+
+
+def test_only_global_rank_zero_writes_whoever_started_the_ranks(monkeypatch):
+    from fwtk_lab.runs.identity import RANK_VARIABLES, env_rank_zero
+
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert env_rank_zero()
+    for name, value in [("SLURM_PROCID", "1"), ("RANK", "1"), ("LOCAL_RANK", "1"), ("GROUP_RANK", "1")]:
+        monkeypatch.setenv(name, value)  # srun's task 1 (on node 2: SLURM_LOCALID=0), torchrun's rank 1, ...
+        assert not env_rank_zero(), name
+        monkeypatch.setenv(name, "0")
+    assert env_rank_zero()
+
+
+def test_trainer_num_nodes_enters_a_run_dir_only_when_more_than_one(tmp_path):
+    from conftest import compose_train
+    from omegaconf import OmegaConf
+
+    from fwtk_lab.runs.identity import config_hash
+
+    cfg = compose_train([], tmp_path)
+    assert cfg.trainer.num_nodes == 1
+    before = OmegaConf.to_container(cfg, resolve=True)
+    del before["trainer"]["num_nodes"]  # a run made before the key existed keeps its directory
+    assert config_hash(cfg) == config_hash(before)
+    assert config_hash(compose_train(["trainer.num_nodes=2"], tmp_path)) != config_hash(cfg)
+
+
+def test_an_invocation_stopped_before_training_is_recorded_at_the_newest_checkpoint(tmp_path):
+    import json
+    import time
+
+    from fwtk_lab.runs import fit, resume
+
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("latest-step00000004.ckpt", "latest-step00000009.ckpt", "last.ckpt"):
+        (tmp_path / "checkpoints" / name).write_bytes(b"")
+    done = {"step_start": 0, "step_end": 9, "outcome": "requeued", "pid": 1}
+    running = {"step_start": 9, "pid": os.getpid()}  # written as "running" just before the signal
+    resume.write_status(tmp_path, {"status": "running", "invocations": [done, running]})
+    started = {"start": "2026-01-01T00:00:00+00:00", "t0": time.perf_counter()}
+    fit.record_before_training(tmp_path, {"max_epochs": 2}, started, Interrupted(signal.SIGUSR2))
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "interrupted"
+    first, this = status["invocations"]
+    assert first == done
+    assert (this["step_start"], this["step_end"], this["outcome"]) == (9, 9, "interrupted")
+    assert this["before_training"] and this["pid"] == os.getpid()

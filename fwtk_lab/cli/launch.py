@@ -55,7 +55,18 @@ def launch(
     if cfg is not None:
         job(cfg)
         return
+    if argv is None:
+        sys.argv += torchrun_rank_overrides(config_name, sys.argv[1:])
     main()
+
+
+def torchrun_rank_overrides(config_name: str, argv: list[str]) -> list[str]:
+    """For a DDP rank after the first that torchrun started (RANK > 0): no `.hydra/` and a log file of its
+    own in the shared run directory, as Lightning gives its own DDP children (only rank 0 writes the run's files)."""
+    rank = os.environ.get("RANK", "0")
+    if "TORCHELASTIC_RUN_ID" not in os.environ or rank == "0" or any(a in MULTIRUN for a in argv):
+        return []
+    return ["hydra.output_subdir=null", f"hydra.job.name={config_name}_rank{rank}"]
 
 
 def precheck(config_name: str, argv: list[str], check: str | None = None) -> DictConfig | None:

@@ -1,6 +1,7 @@
 """One training run: lock its directory, continue its newest checkpoint, fit, test, record every invocation.
 
-A finished run only reports its metrics; a DDP job inside a multirun runs in a process of its own.
+A finished run only reports its metrics; a DDP job inside a local multirun runs in a process of its own
+(under SLURM, srun has started every rank: each trains here).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 from fwtk_lab.core import threads
 from fwtk_lab.core.console import print_config
 from fwtk_lab.core.files import atomic_write_text
-from fwtk_lab.runs import checkpoint_file, identity, provenance, pruning, results, resume, tracking
+from fwtk_lab.runs import checkpoint_file, identity, provenance, pruning, results, resume, slurm, tracking
 from fwtk_lab.runs.dataset_record import RecordDataset
-from fwtk_lab.runs.latest_checkpoint import LAST, LatestCheckpoint
+from fwtk_lab.runs.latest_checkpoint import LAST, LatestCheckpoint, step_of
 from fwtk_lab.runs.preemption import EXIT_INTERRUPTED, Interrupted, Preemption, signal_numbers
 from fwtk_lab.runs.sweep import in_multirun
 from fwtk_lab.runs.trainer import build_trainer, check_extras
@@ -36,10 +37,11 @@ log = logging.getLogger("fwtk_lab.train")
 def run(cfg: DictConfig) -> dict:
     """Fit (continuing the run's newest checkpoint), test the chosen checkpoint, write metrics.json (config checked)."""
     run_dir = Path(cfg.paths.run_dir)
-    if in_multirun() and str(cfg.trainer.get("strategy", "auto")).startswith("ddp"):
+    ddp = str(cfg.trainer.get("strategy", "auto")).startswith("ddp")
+    if in_multirun() and ddp and not slurm.ranks_started_by_srun():
         return train_in_subprocess(cfg, run_dir)
     check_extras(cfg.get("logger"))  # a missing optional package stops the run before any work
-    rank0 = identity.env_rank_zero()  # DDP children re-run this function; only the launcher writes and locks
+    rank0 = identity.env_rank_zero()  # every DDP rank runs this function; only global rank 0 writes and locks
     with resume.locked(run_dir) if rank0 else contextlib.nullcontext():
         budget = {"max_epochs": cfg.trainer.max_epochs, "max_steps": cfg.trainer.max_steps}
         if cfg.resume != "never" and not cfg.ckpt_path and resume.finished(run_dir, budget):
@@ -62,8 +64,29 @@ def run(cfg: DictConfig) -> dict:
             )
             return metrics
         preemption = Preemption(list(cfg.preemption.signals))
-        preemption.install()  # a signal during the dataset build or testing stops at once, cleanly
-        return _train(cfg, run_dir, rank0, budget, preemption)
+        started = {"start": _now(), "t0": time.perf_counter()}
+        try:
+            preemption.install()  # a signal during the dataset build or testing stops at once, cleanly
+            return _train(cfg, run_dir, rank0, budget, preemption)
+        except Interrupted as e:
+            if rank0 and not getattr(e, "recorded", False):
+                record_before_training(run_dir, budget, started, e)
+            raise
+
+
+def record_before_training(run_dir: Path, budget: dict, started: dict, e: Interrupted) -> None:
+    """Record an invocation that a signal stopped before training began (e.g. SLURM's early time-limit
+    signal while the job was still loading): it ends where it would have started, at the newest checkpoint."""
+    saved = [s for s in map(step_of, resume.candidates(run_dir / "checkpoints")) if s >= 0]
+    step = max(saved, default=0)
+    seconds = round(time.perf_counter() - started["t0"], 2)
+    this = {"start": started["start"], "resumed_from": None, "step_start": step, "pid": os.getpid()}
+    this.update(end=_now(), step_end=step, seconds=seconds, outcome="interrupted", before_training=True)
+    earlier = resume.read_status(run_dir).get("invocations", [])
+    invocations = [i for i in earlier if not (i.get("pid") == os.getpid() and "outcome" not in i)] + [this]
+    resume.write_status(
+        run_dir, {"status": "interrupted", "budget": budget, "invocations": invocations, "error": str(e)}
+    )
 
 
 def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption: Preemption) -> dict:
@@ -121,6 +144,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         test_seconds = time.perf_counter() - t1
     except Interrupted as e:
         record("interrupted", error=str(e))
+        e.recorded = True
         tracking.finish_wandb(trainer.loggers, exit_code=1)
         raise
     except BaseException as e:

@@ -56,8 +56,9 @@ IGNORED_KEYS = {
     "data": {"num_workers", "resident"},
     "dataset": {"build_workers", "verify_checksums"},
 }
-# Keys added after runs were made: they enter the hash only when set, so older runs keep their directories.
-ADDED_LATER = {"dataset": {"lines", "other_fonts"}}
+# Keys added after runs were made, with the value older runs had: they enter the hash only when set to something
+# else, so older runs keep their directories.
+ADDED_LATER: dict[str, dict[str, Any]] = {"dataset": {"lines": None, "other_fonts": None}, "trainer": {"num_nodes": 1}}
 _CHOSEN: dict[str, str] = {}  # per process: what a run dir resolved to, so that re-resolving gives the same path
 
 
@@ -75,7 +76,8 @@ def identity(cfg: DictConfig | dict) -> dict[str, Any]:
         if isinstance(value, dict) and key in IGNORED_KEYS:
             value = {k: v for k, v in value.items() if k not in IGNORED_KEYS[key]}
         if isinstance(value, dict) and key in ADDED_LATER:
-            value = {k: v for k, v in value.items() if not (k in ADDED_LATER[key] and v is None)}
+            old = ADDED_LATER[key]
+            value = {k: v for k, v in value.items() if not (k in old and v == old[k])}
         out[str(key)] = value
     return out
 
@@ -137,6 +139,11 @@ def register() -> None:
     OmegaConf.register_new_resolver("sweep_id", sweep_id, replace=True)
 
 
+# A DDP process's rank as its starter says it: Lightning's local children (LOCAL_RANK, NODE_RANK), torchrun
+# (RANK, LOCAL_RANK; GROUP_RANK for the node), srun (SLURM_PROCID, the global rank of a task).
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+
+
 def env_rank_zero() -> bool:
-    """True in the launching process (DDP children get LOCAL_RANK / NODE_RANK > 0 from Lightning)."""
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+    """True in the process that locks and writes a run's files: global rank 0, or the only process."""
+    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)

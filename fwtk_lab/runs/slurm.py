@@ -42,6 +42,11 @@ def cluster_plugins() -> list:
     return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
+def ranks_started_by_srun() -> bool:
+    """True in a task that srun started: every DDP rank is such a task, Lightning starts no process."""
+    return bool(cluster_plugins())
+
+
 def ignore_late_signals() -> None:
     """No handler raises while the process exits: SLURM repeats SIGTERM, and a requeue sends one."""
     for sig in (signal.SIGTERM, slurm_env.time_limit_signal()):

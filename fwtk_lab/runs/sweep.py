@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fwtk_lab.core.files import atomic_write_json
+from fwtk_lab.runs.identity import env_rank_zero
 
 log = logging.getLogger("fwtk_lab.sweep")
 JOBS_ENV = "FWTK_SWEEP_JOBS"  # where jobs (in this process or in launcher workers) append their records
@@ -35,7 +36,7 @@ class SweepSummary(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         path = os.environ.get(JOBS_ENV)
-        if not path or config.hydra.mode != RunMode.MULTIRUN:  # e.g. a DDP job's own process
+        if not path or config.hydra.mode != RunMode.MULTIRUN or not env_rank_zero():  # a DDP job's other ranks
             return
         out = Path(str(config.hydra.runtime.output_dir))
         record = {

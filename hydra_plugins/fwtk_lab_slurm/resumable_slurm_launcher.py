@@ -1,13 +1,14 @@
 """hydra-submitit-launcher's SLURM launcher that submits only what is unfinished: a rerun of a sweep runs
 its finished jobs here, in the launching process (each reports its metrics.json at once), and submits the
 others, with their job numbers kept, so that summary.json lists every job of the sweep. In the job, it
-takes SLURM's signals from submitit's handlers at once (fwtk_lab.core.slurm_env.hold_signals)."""
+takes SLURM's signals from submitit's handlers at once (fwtk_lab.core.slurm_env.hold_signals); in a job of
+several tasks (a DDP job: every rank runs the job) only the first writes Hydra's files."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides, run_job, setup_globals
@@ -21,10 +22,39 @@ log = logging.getLogger("fwtk_lab.slurm")
 
 
 class ResumableSlurmLauncher(SlurmLauncher):
-    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        """The job, in its SLURM job: SLURM's signals are recorded until the run installs its handler."""
+    def __call__(
+        self,
+        sweep_overrides: List[str],
+        job_dir_key: str,
+        job_num: int,
+        job_id: str,
+        singleton_state: Dict[type, Singleton],
+    ) -> JobReturn:
+        """The job, in each task of its SLURM job (SubmititLauncher.__call__, hydra-submitit-launcher 1.2, MIT).
+
+        SLURM's signals are recorded until the run installs its handler. Every DDP rank is a task: those
+        after the first log to `<job name>_rank<N>.log` and write no `.hydra/` (as Lightning's own DDP children).
+        """
+        import submitit
+
         slurm_env.hold_signals()
-        return super().__call__(*args, **kwargs)
+        Singleton.set_state(singleton_state)
+        setup_globals()
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, sweep_overrides)
+        rank = submitit.JobEnvironment().global_rank
+        with open_dict(sweep_config.hydra):
+            sweep_config.hydra.job.id = submitit.JobEnvironment().job_id
+            sweep_config.hydra.job.num = job_num
+            if rank > 0:
+                sweep_config.hydra.job.name = f"{sweep_config.hydra.job.name}_rank{rank}"
+                sweep_config.hydra.output_subdir = None
+        return run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=sweep_config,
+            job_dir_key=job_dir_key,
+            job_subdir_key="hydra.sweep.subdir",
+        )
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,8 @@ def test_time_limit_requeues_and_resumes_bit_identical(reference, tmp_path, data
     invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
     stops = assert_resumed_where_stopped(invocations, "requeued")
     print(f"time limit: {len(stops)} requeue(s), stopped at steps {stops}, steps redone 0")
-    assert all(0 < s <= 20 for s in stops), invocations  # 20 steps in all
+    for stopped in invocations[:-1]:  # 20 steps in all; a stop before training is recorded where it started
+        assert 0 < stopped["step_end"] <= 20 or stopped.get("before_training"), invocations
     assert_same_weights(run_dir, reference)
     assert "Traceback" not in logs and "Exception ignored" not in logs, logs
     summary = json.loads(next((tmp_path / "outputs").glob("train-multirun/*/summary.json")).read_text())
@@ -212,3 +214,96 @@ def test_optuna_search_on_the_cluster_continues_its_study(reference, tmp_path, d
     assert states() == ["COMPLETE", "COMPLETE", "COMPLETE"]
     assert sorted(submitted_jobs(out).values()) == [1, 2], submitted_jobs(out)  # then a job of 1 trial
     print(f"optuna on SLURM: trials {states()}, SLURM jobs (tasks) {submitted_jobs(out)}")
+
+
+# DDP across the cluster's two nodes: one rank per node (a node has 1 CPU), gloo; srun starts both ranks
+DDP = [
+    "trainer=ddp",
+    "trainer.num_nodes=2",
+    "trainer.devices=1",
+    "hydra.launcher.nodes=2",
+    "hydra.launcher.tasks_per_node=1",
+]
+
+
+@pytest.fixture(scope="module")
+def ddp_reference(tmp_path_factory, data_dir) -> Path:
+    """The uninterrupted local 2-process run (`trainer=ddp`: Lightning starts rank 1 on this machine)."""
+    tmp = tmp_path_factory.mktemp("ddp_uninterrupted")
+    proc = run(*BASE, "trainer=ddp", *paths(tmp, data_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return only_run(tmp / "outputs")
+
+
+def assert_one_ddp_job(out: Path, logs: str) -> None:
+    """Both ranks ran, one per node, and the sweep counted the job once (rank 1 writes no record)."""
+    assert "local_rank=0(1), node=1(2), global_rank=1(2)" in logs, logs  # submitit: task 1 on the second node
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in logs, logs  # Lightning: rank 1 of a world of 2
+    (summary_file,) = out.glob("train-multirun/*/summary.json")
+    summary = json.loads(summary_file.read_text())
+    assert (len(summary["jobs"]), summary["finished"]) == (1, 1), summary
+    assert (only_run(out) / "train_rank1.log").is_file()  # rank 1's Hydra logs apart and writes no .hydra/
+    assert "Traceback" not in logs and "Exception ignored" not in logs, logs
+
+
+def test_ddp_job_on_two_nodes_preempted_by_sigterm_resumes_bit_identical(ddp_reference, tmp_path, data_dir):
+    """A 2-node DDP job (srun starts both ranks; Lightning's SLURMEnvironment) preempted mid-epoch by
+    `scontrol requeue`: every rank stops at the same step with a checkpoint, SLURM reruns the job, it
+    resumes, and ends with the weights and test metrics of the local 2-process run."""
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=10", *DDP, "checkpoint.every_n_steps=2", *slow(1.0)]
+    out = tmp_path / "outputs"
+    t0 = time.perf_counter()
+    sweep = subprocess.Popen(
+        train_cmd("-m", *BASE, *paths(tmp_path, data_dir), *args),
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: list(out.glob("train/*/checkpoints/latest-step00000002.ckpt")), 300, "step 2's checkpoint")
+        job = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30).stdout.split()
+        assert len(job) == 1, job
+        subprocess.run(["scontrol", "requeue", job[0]], check=True, timeout=60)
+        stdout, stderr = sweep.communicate(timeout=600)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    logs = job_logs(out)
+    assert sweep.returncode == 0, stderr[-3000:] + logs
+    run_dir = only_run(out)
+    invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
+    stops = assert_resumed_where_stopped(invocations, "interrupted")
+    assert len(stops) == 1 and stops[0] % 5 != 0, invocations  # mid-epoch: 5 steps an epoch, 10 in all
+    assert_same_weights(run_dir, ddp_reference)
+    assert_one_ddp_job(out, logs)
+    history = wait_for(lambda: sacct_history(job[0]), 120, "the job's end in sacct")
+    assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
+    print(
+        f"DDP 2 nodes, scontrol requeue: {len(stops)} requeue(s), stopped at steps {stops} (mid-epoch), steps "
+        f"redone 0, bit-identical to local trainer=ddp; {time.perf_counter() - t0:.0f} s"
+    )
+
+
+def test_ddp_job_on_two_nodes_at_its_time_limit_requeues_and_resumes_bit_identical(ddp_reference, tmp_path, data_dir):
+    """The same 2-node DDP job with timeout_min=1: SLURM's SIGUSR2 reaches both ranks, which stop at the same
+    step; rank 0 requeues the job through submitit; the rerun resumes and matches the local 2-process run."""
+    # 3 s a step: 30 s of training after a ~10 s start, past the latest SIGUSR2 seen here (~25 s after a start)
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35", *DDP, *slow(3.0)]
+    t0 = time.perf_counter()
+    proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
+    out = tmp_path / "outputs"
+    logs = job_logs(out)
+    assert proc.returncode == 0, proc.stderr[-3000:] + logs
+    run_dir = only_run(out)
+    invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
+    stops = assert_resumed_where_stopped(invocations, "requeued")
+    for stopped in invocations[:-1]:
+        assert 0 < stopped["step_end"] <= 10 or stopped.get("before_training"), invocations
+    assert_same_weights(run_dir, ddp_reference)
+    assert_one_ddp_job(out, logs)
+    early = sum(bool(i.get("before_training")) for i in invocations)
+    print(
+        f"DDP 2 nodes, time limit: {len(stops)} requeue(s) ({early} before training), stopped at steps {stops}, "
+        f"steps redone 0, bit-identical to local trainer=ddp; {time.perf_counter() - t0:.0f} s"
+    )
