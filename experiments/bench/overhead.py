@@ -130,7 +130,7 @@ def ours(model: str, overrides: list[str], warm: int, steps: int, dm, extra: lis
         return window.rate
 
 
-def run(model: str, quick: bool = False, rounds: int = 5) -> None:
+def run(model: str, quick: bool = False, rounds: int = 9) -> None:
     """Samples/s of every variant, alternating in rounds on the same training rows; stored as `model`."""
     dm = lab.default_store()
     rows = dm.rows["train"]

@@ -125,8 +125,6 @@ def startup(st: dict, targets: dict) -> str:
         p = st["predict_seconds"]["median"]
         values["predict"] = fmt(st["predict_seconds"], 2)
         targets |= {"predict": f"{p:.2f}", "predict_met": met(p <= GOALS["predict"])}
-    if "fwtk_lab.train" in imports:
-        values["own_seconds"] = f"{x - imports['fwtk_lab.train']['median']:.1f}"
     return fill("startup", values)
 
 
