@@ -104,20 +104,14 @@ def test_time_limit_without_requeues_left_ends_the_job_with_a_result(reference, 
             assert load(only_run(out) / "checkpoints" / "last.ckpt")["global_step"] == invocation["step_end"]
 
 
-def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, data_dir):
-    """Preemption as `scontrol requeue` does it: SIGTERM mid-run; the step in flight ends with a checkpoint,
-    the job exits 75 without a result; SLURM reruns it, it resumes, the launcher reads the rerun's result."""
-    args = [*LAUNCHER, "hydra.launcher.timeout_min=10", *slow(1.0)]
-    out = tmp_path / "outputs"
-    sweep = subprocess.Popen(
-        train_cmd("-m", *BASE, *paths(tmp_path, data_dir), *args),
-        env=job_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def requeue_after(step: int, cmd: list[str], out: Path) -> tuple[Path, list[int], str]:
+    """Start the sweep `cmd`; once its one job has written step `step`'s checkpoint, `scontrol requeue` it
+    (SIGTERM, as a preemption). The sweep succeeds, the run resumed where each invocation stopped, and sacct
+    lists the job REQUEUED, then COMPLETED. Returns (the run directory, the steps it stopped at, the job logs)."""
+    sweep = subprocess.Popen(cmd, env=job_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: list(out.glob("train/*/checkpoints/latest-step00000004.ckpt")), 300, "step 4's checkpoint")
+        name = f"latest-step{step:08d}.ckpt"
+        wait_for(lambda: list(out.glob(f"train/*/checkpoints/{name}")), 300, f"step {step}'s checkpoint")
         job = wait_for(
             lambda: subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split(),
             30,
@@ -125,7 +119,7 @@ def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, dat
         )
         assert len(job) == 1, job
         subprocess.run(["scontrol", "requeue", job[0]], check=True, timeout=60)
-        stdout, stderr = sweep.communicate(timeout=600)
+        _, stderr = sweep.communicate(timeout=600)
     finally:
         if sweep.poll() is None:
             sweep.kill()
@@ -134,12 +128,21 @@ def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, dat
     run_dir = only_run(out)
     invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
     stops = assert_resumed_where_stopped(invocations, "interrupted")
-    print(f"scontrol requeue: {len(stops)} stop(s) at steps {stops}, steps redone 0")
-    assert len(stops) == 1 and 4 <= stops[0] < 20, invocations
-    assert_same_weights(run_dir, reference)
-    assert "Traceback" not in logs and "Exception ignored" not in logs, logs
     history = wait_for(lambda: sacct_history(job[0]), 120, "the job's end in sacct")
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
+    return run_dir, stops, logs
+
+
+def test_scontrol_requeue_sigterm_resumes_bit_identical(reference, tmp_path, data_dir):
+    """Preemption as `scontrol requeue` does it: SIGTERM mid-run; the step in flight ends with a checkpoint,
+    the job exits 75 without a result; SLURM reruns it, it resumes, the launcher reads the rerun's result."""
+    args = [*LAUNCHER, "hydra.launcher.timeout_min=10", *slow(1.0)]
+    out = tmp_path / "outputs"
+    run_dir, stops, logs = requeue_after(4, train_cmd("-m", *BASE, *paths(tmp_path, data_dir), *args), out)
+    print(f"scontrol requeue: {len(stops)} stop(s) at steps {stops}, steps redone 0")
+    assert len(stops) == 1 and 4 <= stops[0] < 20, stops
+    assert_same_weights(run_dir, reference)
+    assert "Traceback" not in logs and "Exception ignored" not in logs, logs
 
 
 def submitted_jobs(out: Path) -> dict[str, int]:
@@ -253,32 +256,10 @@ def test_ddp_job_on_two_nodes_preempted_by_sigterm_resumes_bit_identical(ddp_ref
     args = [*LAUNCHER, "hydra.launcher.timeout_min=10", *DDP, "checkpoint.every_n_steps=2", *slow(1.0)]
     out = tmp_path / "outputs"
     t0 = time.perf_counter()
-    sweep = subprocess.Popen(
-        train_cmd("-m", *BASE, *paths(tmp_path, data_dir), *args),
-        env=job_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: list(out.glob("train/*/checkpoints/latest-step00000002.ckpt")), 300, "step 2's checkpoint")
-        job = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30).stdout.split()
-        assert len(job) == 1, job
-        subprocess.run(["scontrol", "requeue", job[0]], check=True, timeout=60)
-        stdout, stderr = sweep.communicate(timeout=600)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-    logs = job_logs(out)
-    assert sweep.returncode == 0, stderr[-3000:] + logs
-    run_dir = only_run(out)
-    invocations = json.loads((run_dir / "metrics.json").read_text())["invocations"]
-    stops = assert_resumed_where_stopped(invocations, "interrupted")
-    assert len(stops) == 1 and stops[0] % 5 != 0, invocations  # mid-epoch: 5 steps an epoch, 10 in all
+    run_dir, stops, logs = requeue_after(2, train_cmd("-m", *BASE, *paths(tmp_path, data_dir), *args), out)
+    assert len(stops) == 1 and stops[0] % 5 != 0, stops  # mid-epoch: 5 steps an epoch, 10 in all
     assert_same_weights(run_dir, ddp_reference)
     assert_one_ddp_job(out, logs)
-    history = wait_for(lambda: sacct_history(job[0]), 120, "the job's end in sacct")
-    assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
     print(
         f"DDP 2 nodes, scontrol requeue: {len(stops)} requeue(s), stopped at steps {stops} (mid-epoch), steps "
         f"redone 0, bit-identical to local trainer=ddp; {time.perf_counter() - t0:.0f} s"
