@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from fwtk_lab.models.build import build_slicer_and_encoder
+from fwtk_lab.models.build import build_slicer_and_encoder, logits
 
-EVAL_CHUNK = 256  # images per forward call without gradients on the CPU, as FontClassifier.forward
 WEIGHTS = ("slicer.", "encoder.")  # the state_dict entries of the model itself (not metrics or calibration)
 
 
@@ -36,11 +35,8 @@ class Classifier(torch.nn.Module):
         return next(self.parameters(), torch.empty(0)).device
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes), in chunks of EVAL_CHUNK as in training."""
-        if len(images) > EVAL_CHUNK and not torch.is_grad_enabled() and images.device.type == "cpu":
-            return torch.cat([self(chunk) for chunk in images.split(EVAL_CHUNK)])
-        x = self.slicer(images) if self.encoder.takes_blocks else images
-        return self.encoder(x)
+        """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes), as FontClassifier.forward."""
+        return logits(self.slicer, self.encoder, images)
 
 
 def from_checkpoint(ckpt: dict[str, Any]) -> Classifier:

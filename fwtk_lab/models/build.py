@@ -28,6 +28,20 @@ def build_encoder(model_cfg: DictConfig, num_classes: int, input_shape: tuple[in
         raise ValueError(f"model {model_cfg.get('_target_')}: {cause}") from None
 
 
+EVAL_CHUNK = 256  # images per forward call when evaluating on the CPU (see `logits`)
+
+
+def logits(slicer: torch.nn.Module, encoder: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes), through the slicer when the encoder reads blocks.
+
+    Without gradients on the CPU, large batches go through in chunks of EVAL_CHUNK images: a whole evaluation
+    batch (1024) falls out of the CPU caches and ran 1.7-2x slower per image.
+    """
+    if len(images) > EVAL_CHUNK and not torch.is_grad_enabled() and images.device.type == "cpu":
+        return torch.cat([logits(slicer, encoder, chunk) for chunk in images.split(EVAL_CHUNK)])
+    return encoder(slicer(images) if encoder.takes_blocks else images)
+
+
 def build_slicer_and_encoder(cfg: DictConfig, num_classes: int, image_shape: tuple[int, int]):
     """(slicer, encoder) of a run's config for images of `image_shape` (H, W), as training builds them."""
     slicer = instantiate(cfg.slicer)

@@ -10,7 +10,7 @@ from torchmetrics import MeanMetric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from fwtk_lab.core.errors import ResumeError
-from fwtk_lab.models.build import build_slicer_and_encoder
+from fwtk_lab.models.build import build_slicer_and_encoder, logits
 from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
 from fwtk_lab.training.totals import TrainTotals, from_legacy
@@ -19,7 +19,6 @@ STAGES = ("val", "test")  # with torchmetrics; training keeps its sums in TrainT
 # Evaluation metrics' states, which checkpoints held until 2026-12-05: an evaluation never spans a checkpoint
 # (each starts empty), and copying them took 2.4 ms of each save.
 EVALUATION_STATES = ("metrics.", "losses.", "per_font.", "confusion.", "test_nll.")
-EVAL_CHUNK = 256  # images per forward call when evaluating on the CPU (see FontClassifier.forward)
 
 
 def key(stage: str) -> str:
@@ -56,15 +55,8 @@ class FontClassifier(pl.LightningModule):
         return sum(p.numel() for p in self.encoder.parameters())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes).
-
-        Without gradients on the CPU, large batches go through in chunks of EVAL_CHUNK images: a whole
-        evaluation batch (1024) falls out of the CPU caches and ran 1.7-2x slower per image.
-        """
-        if len(images) > EVAL_CHUNK and not torch.is_grad_enabled() and images.device.type == "cpu":
-            return torch.cat([self(chunk) for chunk in images.split(EVAL_CHUNK)])
-        x = self.slicer(images) if self.encoder.takes_blocks else images
-        return self.encoder(x)
+        """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes) (in chunks on the CPU: models/build.py)."""
+        return logits(self.slicer, self.encoder, images)
 
     def step(self, batch, stage: str) -> torch.Tensor:
         images, labels = batch
