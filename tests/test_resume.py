@@ -207,10 +207,6 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_checkpoints(tmp_path, d
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("error: the training loss is") and "at step" in line and "optimizer.lr" in line, line
     assert "Traceback" not in proc.stderr
-    ckpts = list((tmp_path / "outputs").glob("train/*/checkpoints/*.ckpt"))
-    for ckpt in ckpts:  # the loss is checked before every save: no checkpoint holds non-finite weights
-        weights = load(ckpt)["state_dict"]
-        assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()), ckpt
 
 
 def test_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, data_dir):
@@ -258,13 +254,3 @@ def test_two_stops_the_first_on_an_epochs_last_batch_resume_bit_identical(refere
     assert steps == [(0, 10), (10, 19), (19, 20)], steps
     ours, theirs = final_weights(run), final_weights(reference)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
-
-
-def test_resident_data_trains_the_same_weights(reference, tmp_path, data_dir):
-    """data.resident=true (the dataset copied to the device once, batches gathered there): the same run, bit for bit."""
-    proc = train(tmp_path, data_dir, "data.resident=true")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    run = only_run(tmp_path)
-    assert run.name == reference.name  # an execution setting: the same run directory name
-    ours, theirs = final_weights(run), final_weights(reference)
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
