@@ -113,12 +113,14 @@ def bare_lightning(model: str, images: torch.Tensor, labels: torch.Tensor, warm:
     return window.rate
 
 
-def ours(model: str, overrides: list[str], warm: int, steps: int, dm, extra: list | None = None) -> float:
+def ours(model: str, overrides: list[str], warm: int, steps: int, dm=None, extra: list | None = None) -> float:
     """fwtk_lab's path: FontClassifier + FontDataModule + the Trainer of `fwtk_lab.train` (its callbacks, logger,
-    resumption and preemption callbacks, the dataset record)."""
+    resumption and preemption callbacks, the dataset record); dm: a set-up data module (None: the config's)."""
     with tempfile.TemporaryDirectory() as tmp:
         over = [*lab.model_overrides(model), f"data.batch_size={BATCH}", f"+trainer.default_root_dir={tmp}", *overrides]
         cfg = lab.compose(over, Path(tmp))  # callbacks=none: Lightning's default ModelCheckpoint writes to tmp
+        if dm is None:
+            dm = lab.datamodule(cfg)
         dm.data_cfg = cfg.data
         torch.manual_seed(0)
         clf = lab.classifier(cfg, dm.classes, dm.image_shape)
