@@ -132,3 +132,5 @@ def test_resident_batches_equal_the_memory_mapped_ones(tiny_store, data_dir, tmp
         assert len(ours) == len(theirs) > 0
         for (x, y), (x0, y0) in zip(ours, theirs):
             assert torch.equal(x, x0) and torch.equal(y, y0) and x.dtype == torch.float32
+    mapped.data_cfg = resident_cfg.data  # new settings (as the benchmarks give a shared data module) take effect
+    assert mapped.resident and isinstance(next(iter(mapped.loader("val", False))), torch.Tensor)

@@ -127,11 +127,20 @@ class FontDataModule(pl.LightningDataModule):
     def __init__(self, dataset: DatasetConfig, data: DataConfig, data_dir: str | Path, seed: int = 0):
         super().__init__()
         self.dataset_cfg, self.data_cfg, self.data_dir, self.seed = dataset, data, Path(data_dir), seed
-        self.pixel_scale = float(data.get("pixel_scale", 255.0))  # read once: a config lookup costs ~10 us a batch
         self.store: Store | None = None
         self.rows: dict[str, np.ndarray] = {}
-        self.resident = bool(data.get("resident", False))
         self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, labels) where training runs
+
+    @property
+    def data_cfg(self) -> DataConfig:
+        return self._data_cfg
+
+    @data_cfg.setter
+    def data_cfg(self, data: DataConfig) -> None:
+        """The `data` settings; the two read at every batch are kept as plain values (a config lookup: ~10 us)."""
+        self._data_cfg = data
+        self.pixel_scale = float(data.get("pixel_scale", 255.0))
+        self.resident = bool(data.get("resident", False))
 
     def prepare_data(self) -> None:
         """Build the cache once (rank 0); other ranks open it in setup."""

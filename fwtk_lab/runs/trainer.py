@@ -70,7 +70,7 @@ def loggers(cfg: DictConfig, purge_step: int | None = None) -> list[Logger]:
     extra = tracking.resume_kwargs(Path(cfg.paths.run_dir), cfg.get("logger"))
     extra.setdefault("MLFlowLogger", {})["tags"] = tracking.mlflow_tags(cfg)
     if purge_step:
-        extra["TensorBoard"] = extra["TensorBoardLogger"] = {"purge_step": purge_step}
+        extra["TensorBoard"] = extra["TensorBoardLogger"] = {"purge_step": purge_step}  # ours, or Lightning's
     return instantiate_enabled(cfg.get("logger"), extra)
 
 
@@ -135,7 +135,7 @@ def skip_unused_hooks(callbacks: list[Callback]) -> None:
 
     Lightning calls every per-batch hook of every callback, ~3 us a call even when the hook does nothing (it
     formats the callback's name for its profiler first): with 11 callbacks, 6 hooks a training step, 0.2 ms
-    a step. It calls a hook only `if callable(fn)` (trainer/call.py `_call_callback_hooks`; tests/test_hooks.py
+    a step. It calls a hook only `if callable(fn)` (trainer/call.py `_call_callback_hooks`; tests/test_per_step.py
     checks that it still does).
     """
     for callback in callbacks:
