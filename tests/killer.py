@@ -31,10 +31,14 @@ class KillAt(pl.Callback):
 
 
 class SlowSteps(pl.Callback):
-    """Sleeps after every training step, so that a test can send a signal mid-training."""
+    """Sleeps after every training step, so that a test can send a signal mid-training.
 
-    def __init__(self, seconds: float = 0.2):
-        self.seconds = seconds
+    first_run_only: in a SLURM job's first run only; once SLURM requeued it (SLURM_RESTART_COUNT > 0), full speed.
+    """
+
+    def __init__(self, seconds: float = 0.2, first_run_only: bool = False):
+        requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+        self.seconds = 0.0 if first_run_only and requeued else seconds
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         import time

@@ -1,11 +1,14 @@
 """More of tests/test_resume.py's checks, for what issue 17 changed (that file is kept as it was): a non-finite
 loss, now checked on logging steps and before every save, leaves no checkpoint with non-finite weights; the
-dataset resident on the device trains the same run, bit for bit."""
+dataset resident on the device trains the same run, bit for bit; checkpoints written by a thread
+(checkpoint.background=true) hold their own step's state, and a run killed with them resumes bit-identical."""
 
 from __future__ import annotations
 
+import signal
+
 import torch
-from test_resume import final_weights, only_run, reference, train  # noqa: F401  (reference: the fixture)
+from test_resume import final_weights, kill_args, only_run, reference, train  # noqa: F401  (reference: the fixture)
 
 from fwtk_lab.runs.checkpoint_file import load
 
@@ -26,4 +29,38 @@ def test_resident_data_trains_the_same_weights(reference, tmp_path, data_dir):  
     run = only_run(tmp_path)
     assert run.name == reference.name  # an execution setting: the same run directory name
     ours, theirs = final_weights(run), final_weights(reference)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def same_state(ours: dict, theirs: dict) -> bool:
+    """The same weights and optimizer state, tensor for tensor."""
+    weights = ours["state_dict"].keys() == theirs["state_dict"].keys() and all(
+        torch.equal(ours["state_dict"][k], theirs["state_dict"][k]) for k in theirs["state_dict"]
+    )
+    mine, ref = ours["optimizer_states"][0]["state"], theirs["optimizer_states"][0]["state"]
+    moments = mine.keys() == ref.keys() and all(
+        torch.equal(mine[i][k], ref[i][k]) for i in ref for k in ref[i] if torch.is_tensor(ref[i][k])
+    )
+    return weights and moments and ours["global_step"] == theirs["global_step"]
+
+
+def test_background_checkpoints_hold_their_own_steps_state(reference, tmp_path, data_dir):  # noqa: F811
+    """The state is copied at its step: the files a thread wrote while training went on are those the
+    training thread writes itself (the reference run), step 16's included, not a later step's weights."""
+    proc = train(tmp_path, data_dir, "checkpoint.background=true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = only_run(tmp_path)
+    assert run.name == reference.name  # an execution setting: the same run directory
+    for name in ("latest-step00000016.ckpt", "latest-step00000020.ckpt", "last.ckpt"):
+        assert same_state(load(run / "checkpoints" / name), load(reference / "checkpoints" / name)), name
+
+
+def test_run_killed_with_background_checkpoints_resumes_bit_identical(reference, tmp_path, data_dir):  # noqa: F811
+    """SIGKILL one step after the epoch-end checkpoint (step 10) was handed to the writing thread: the rerun
+    resumes from whichever checkpoint reached the disk, and ends with the reference's weights."""
+    killed = train(tmp_path, data_dir, "checkpoint.background=true", *kill_args("train", 11))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = train(tmp_path, data_dir, "checkpoint.background=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ours, theirs = final_weights(only_run(tmp_path)), final_weights(reference)
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)

@@ -59,6 +59,26 @@ def test_a_repeated_signal_under_slurm_is_not_a_second_signal(monkeypatch):
         p._handle(signal.SIGINT, None)
 
 
+def test_outside_training_only_rank_zero_acts_on_the_time_limit_signal(monkeypatch):
+    """A 2-node DDP job signalled after training (CI: rank 0 had finished, rank 1 stopped by itself, and the
+    job failed): a rank > 0 records the signal and goes on; rank 0 stops (and requeues); in training every
+    rank waits for the step's end; SIGTERM (SLURM ending the job) stops any rank."""
+    for k, v in {**SUBMITIT_JOB, "SLURM_PROCID": "1"}.items():
+        monkeypatch.setenv(k, v)
+    rank1 = Preemption(["SIGTERM"])
+    rank1._handle(signal.SIGUSR2, None)  # testing, say: carries on
+    assert rank1.received == signal.SIGUSR2
+    with pytest.raises(Interrupted):
+        rank1._handle(signal.SIGTERM, None)
+    training = Preemption(["SIGTERM"])
+    training.training = True
+    training._handle(signal.SIGUSR2, None)  # stops at the end of the step, with the others
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    with pytest.raises(Interrupted) as e:
+        Preemption(["SIGTERM"])._handle(signal.SIGUSR2, None)
+    assert e.value.signum == signal.SIGUSR2
+
+
 def test_outside_submitit_an_interrupted_run_exits_75(monkeypatch):
     monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
     assert slurm.after_interrupt(Interrupted(signal.SIGUSR2), None) == slurm.EXIT

@@ -142,6 +142,7 @@ def _train(cfg: DictConfig, run_dir: Path, rank0: bool, budget: dict, preemption
         t1 = time.perf_counter()
         tested = trainer.test(model, datamodule=dm, ckpt_path=chosen or None)[0]
         test_seconds = time.perf_counter() - t1
+        preemption.tested = True  # a signal from now on lets the run write its results and end
     except Interrupted as e:
         record("interrupted", error=str(e))
         e.recorded = True

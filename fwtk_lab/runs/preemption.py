@@ -1,6 +1,8 @@
 """Preemption: on SIGTERM, SIGINT or SIGUSR1 (configurable) finish the current training step, write a
 checkpoint and exit with EXIT_INTERRUPTED, a code a scheduler can requeue on. Rerunning the same command
-continues the run. A second signal, or one outside the training loop (dataset build, testing), stops at once.
+continues the run. A second signal, or one outside the training loop (dataset build, testing), stops at once
+(in a DDP job the time-limit signal outside training stops rank 0 only, which requeues or ends the whole job);
+a first signal once the run is tested lets it write its results and end.
 
 In a submitit job SLURM's time-limit signal (SIGUSR2) is caught too, and the job is requeued through
 submitit (fwtk_lab.runs.slurm). Under SLURM a repeat of the signal already received is ignored: SLURM
@@ -16,6 +18,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
 from fwtk_lab.core import slurm_env
+from fwtk_lab.runs import identity
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint
 
 EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: "try again later"
@@ -59,12 +62,14 @@ class Preemption(Checkpoint):
 
     def __init__(self, signals: list[str] = ("SIGTERM", "SIGINT", "SIGUSR1")):
         self.signals = signal_numbers(list(signals))
-        time_limit = slurm_env.time_limit_signal()  # submitit's SIGUSR2: the time limit is near
-        if time_limit is not None and time_limit not in self.signals:
-            self.signals.append(time_limit)
+        self.time_limit = slurm_env.time_limit_signal()  # submitit's SIGUSR2: the time limit is near
+        if self.time_limit is not None and self.time_limit not in self.signals:
+            self.signals.append(self.time_limit)
         self.received: int | None = None
         self.training = False
+        self.tested = False  # the run is tested: what is left (writing its results) takes a moment
         self.under_slurm = slurm_env.under_slurm()
+        self.rank0 = identity.env_rank_zero()
 
     def install(self) -> None:
         """Take over the signals (main thread only; Lightning's own SIGTERM handling is replaced)."""
@@ -80,8 +85,13 @@ class Preemption(Checkpoint):
             return  # SLURM's repeat of the same signal
         first = self.received is None
         self.received = signum
-        if not first or not self.training:
-            raise Interrupted(signum)
+        if first and (self.training or self.tested):
+            return  # every rank stops at the end of the same step; a tested run ends as it is
+        if first and signum == self.time_limit and not self.rank0:
+            # outside training the DDP job's rank 0 decides alone: it requeues the job (which ends this
+            # rank too) or, done, ends it; a rank > 0 stopping by itself failed a job that rank 0 had finished
+            return
+        raise Interrupted(signum)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
         self.training = True

@@ -19,7 +19,7 @@ from pytorch_lightning.loggers import Logger
 from fwtk_lab.core.checks import reason, show, whole
 from fwtk_lab.core.errors import ConfigError
 from fwtk_lab.runs import pruning, tracking
-from fwtk_lab.runs.checkpoint_io import BackgroundCheckpointIO
+from fwtk_lab.runs.checkpoint_io import AtomicCheckpointIO, BackgroundCheckpointIO
 from fwtk_lab.runs.latest_checkpoint import LatestCheckpoint, RNGState
 from fwtk_lab.runs.preemption import Preemption
 from fwtk_lab.runs.slurm import cluster_plugins
@@ -109,7 +109,8 @@ def build_trainer(
     found_callbacks += list(more)
     if preemption is not None:
         found_callbacks.append(preemption)  # after LatestCheckpoint: it reuses that callback to save
-    plugins = [BackgroundCheckpointIO(), *cluster_plugins()]  # under SLURM: Lightning does not requeue (runs.slurm)
+    writer = BackgroundCheckpointIO() if ck.get("background") else AtomicCheckpointIO()
+    plugins = [writer, *cluster_plugins()]  # under SLURM: Lightning does not requeue (runs.slurm)
     trainer = instantiate(cfg.trainer, logger=found or False, callbacks=found_callbacks, plugins=plugins)
     skip_unused_hooks(trainer.callbacks)
     return trainer

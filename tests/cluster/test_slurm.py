@@ -29,8 +29,17 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 BASE = [*TINY, "model=cnn_rnn_small", "checkpoint.every_n_steps=4", "logger=tensorboard"]
 
 
-def slow(seconds: float) -> list[str]:
-    return ["+callbacks.slow._target_=killer.SlowSteps", f"+callbacks.slow.seconds={seconds}"]
+def slow(seconds: float, first_run_only: bool = False) -> list[str]:
+    """Each training step `seconds` longer (first_run_only: until SLURM requeues the job)."""
+    args = ["+callbacks.slow._target_=killer.SlowSteps", f"+callbacks.slow.seconds={seconds}"]
+    return args + (["+callbacks.slow.first_run_only=true"] if first_run_only else [])
+
+
+# SLURM sends the time-limit signal at the first of its 30 s checks that finds the job within signal_delay_s
+# + 30 s of its limit (seen here: a 1-minute job with signal_delay_s=35 was signalled 0-30 s after its start,
+# and a signal sent before the job's step has started is lost). A 2-minute limit with signal_delay_s=70
+# puts it 20-50 s after the start: in training, when the first run's steps are slowed past that.
+TIME_LIMIT = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=70"]
 
 
 def paths(tmp: Path, data_dir: Path) -> list[str]:
@@ -69,9 +78,9 @@ def assert_resumed_where_stopped(invocations: list[dict], stopped: str) -> list[
 
 
 def test_time_limit_requeues_and_resumes_bit_identical(reference, tmp_path, data_dir):
-    """timeout_min=1: SLURM's SIGUSR2 (signal_delay_s before the limit) checkpoints the run at the end of
+    """At the time limit SLURM's SIGUSR2 (signal_delay_s before it) checkpoints the run at the end of
     the step in flight; submitit requeues the job; the rerun resumes from that step."""
-    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35", *slow(1.0)]
+    args = [*LAUNCHER, *TIME_LIMIT, *slow(2.5, first_run_only=True)]  # 50 s of training, then full speed
     proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
     logs = job_logs(tmp_path / "outputs")
     assert proc.returncode == 0, proc.stderr[-3000:] + logs
@@ -90,8 +99,8 @@ def test_time_limit_requeues_and_resumes_bit_identical(reference, tmp_path, data
 def test_time_limit_without_requeues_left_ends_the_job_with_a_result(reference, tmp_path, data_dir):
     """max_num_timeout=0 (submitit's default): the time limit still checkpoints the run, and the job ends
     with a result naming it (no `sys.exit` without one, no endless wait): the sweep records it and ends."""
-    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35"]
-    proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, "hydra.launcher.max_num_timeout=0", *slow(3.0))
+    args = [*LAUNCHER, *TIME_LIMIT, "hydra.launcher.max_num_timeout=0", *slow(3.0)]
+    proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args)
     out = tmp_path / "outputs"
     assert proc.returncode == 1 and "1 of 1 jobs failed" in proc.stderr, proc.stderr[-3000:] + job_logs(out)
     (summary_file,) = out.glob("train-multirun/*/summary.json")
@@ -267,10 +276,9 @@ def test_ddp_job_on_two_nodes_preempted_by_sigterm_resumes_bit_identical(ddp_ref
 
 
 def test_ddp_job_on_two_nodes_at_its_time_limit_requeues_and_resumes_bit_identical(ddp_reference, tmp_path, data_dir):
-    """The same 2-node DDP job with timeout_min=1: SLURM's SIGUSR2 reaches both ranks, which stop at the same
+    """The same 2-node DDP job at its time limit: SLURM's SIGUSR2 reaches both ranks, which stop at the same
     step; rank 0 requeues the job through submitit; the rerun resumes and matches the local 2-process run."""
-    # 3 s a step: 30 s of training after a ~10 s start, past the latest SIGUSR2 seen here (~25 s after a start)
-    args = [*LAUNCHER, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=35", *DDP, *slow(3.0)]
+    args = [*LAUNCHER, *TIME_LIMIT, *DDP, *slow(5.0, first_run_only=True)]  # 10 steps: 50 s, then full speed
     t0 = time.perf_counter()
     proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
     out = tmp_path / "outputs"
