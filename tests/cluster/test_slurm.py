@@ -80,7 +80,7 @@ def assert_resumed_where_stopped(invocations: list[dict], stopped: str) -> list[
 def test_time_limit_requeues_and_resumes_bit_identical(reference, tmp_path, data_dir):
     """At the time limit SLURM's SIGUSR2 (signal_delay_s before it) checkpoints the run at the end of
     the step in flight; submitit requeues the job; the rerun resumes from that step."""
-    args = [*LAUNCHER, *TIME_LIMIT, *slow(2.5, first_run_only=True)]  # 50 s of training, then full speed
+    args = [*LAUNCHER, *TIME_LIMIT, *slow(3.0, first_run_only=True)]  # 60 s of training, then full speed
     proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
     logs = job_logs(tmp_path / "outputs")
     assert proc.returncode == 0, proc.stderr[-3000:] + logs
@@ -278,7 +278,7 @@ def test_ddp_job_on_two_nodes_preempted_by_sigterm_resumes_bit_identical(ddp_ref
 def test_ddp_job_on_two_nodes_at_its_time_limit_requeues_and_resumes_bit_identical(ddp_reference, tmp_path, data_dir):
     """The same 2-node DDP job at its time limit: SLURM's SIGUSR2 reaches both ranks, which stop at the same
     step; rank 0 requeues the job through submitit; the rerun resumes and matches the local 2-process run."""
-    args = [*LAUNCHER, *TIME_LIMIT, *DDP, *slow(5.0, first_run_only=True)]  # 10 steps: 50 s, then full speed
+    args = [*LAUNCHER, *TIME_LIMIT, *DDP, *slow(6.0, first_run_only=True)]  # 10 steps: 60 s, then full speed
     t0 = time.perf_counter()
     proc = run("-m", *BASE, *paths(tmp_path, data_dir), *args, timeout=900)
     out = tmp_path / "outputs"
