@@ -79,6 +79,24 @@ def test_outside_training_only_rank_zero_acts_on_the_time_limit_signal(monkeypat
     assert e.value.signum == signal.SIGUSR2
 
 
+def test_a_first_signal_once_tested_ends_the_run_and_stops_the_next_one():
+    """After the test the run writes its results and ends; the signal is kept for the next run of the same
+    process (a local sweep's next job), which stops as its handler is installed."""
+    done = Preemption(["SIGTERM"])
+    done.tested = True
+    done._handle(signal.SIGTERM, None)  # no exception: the results get written
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(Interrupted) as e:
+            Preemption(["SIGTERM"]).install()
+        assert e.value.signum == signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        slurm_env.EARLY_SIGNALS.clear()
+    with pytest.raises(Interrupted):
+        done._handle(signal.SIGINT, None)  # a second signal stops at once
+
+
 def test_outside_submitit_an_interrupted_run_exits_75(monkeypatch):
     monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
     assert slurm.after_interrupt(Interrupted(signal.SIGUSR2), None) == slurm.EXIT

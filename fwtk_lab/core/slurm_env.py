@@ -13,7 +13,8 @@ import os
 import signal
 import threading
 
-EARLY_SIGNALS: list[int] = []  # SLURM's signals that came before the run's handler
+EARLY_SIGNALS: list[int] = []  # signals that came before a run's handler (SLURM's at start-up; one that came
+# as the previous run of a local sweep ended: runs.preemption)
 
 
 def under_slurm() -> bool:

@@ -85,8 +85,11 @@ class Preemption(Checkpoint):
             return  # SLURM's repeat of the same signal
         first = self.received is None
         self.received = signum
-        if first and (self.training or self.tested):
-            return  # every rank stops at the end of the same step; a tested run ends as it is
+        if first and self.training:
+            return  # every rank stops at the end of the same step
+        if first and self.tested:  # the run ends as it is; a next run in this process (a sweep's) stops at its start
+            slurm_env.EARLY_SIGNALS.append(signum)
+            return
         if first and signum == self.time_limit and not self.rank0:
             # outside training the DDP job's rank 0 decides alone: it requeues the job (which ends this
             # rank too) or, done, ends it; a rank > 0 stopping by itself failed a job that rank 0 had finished
