@@ -71,8 +71,9 @@ class LatestCheckpoint(Checkpoint):
     def save(self, trainer: pl.Trainer, wait: bool = False) -> Path | None:
         """Save the trainer's whole state now (every rank calls this; rank 0 writes); not in fast_dev_run.
 
-        The state is copied now and written by the checkpoint plugin's thread (BackgroundCheckpointIO), then
-        linked as last.ckpt; the oldest files go once it is on disk. wait: return once it is on disk.
+        Written by the checkpoint plugin, then linked as last.ckpt; the oldest files go once it is on disk.
+        With checkpoint.background the state is copied now and a thread writes it (BackgroundCheckpointIO);
+        wait: return once it is on disk.
         """
         if trainer.fast_dev_run:
             return None
