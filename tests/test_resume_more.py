@@ -13,6 +13,10 @@ from test_resume import final_weights, kill_args, only_run, reference, train  # 
 from fwtk_lab.runs.checkpoint_file import load
 
 
+def same_weights(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> bool:
+    return ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
 def test_non_finite_loss_leaves_no_checkpoint_with_non_finite_weights(tmp_path, data_dir):
     proc = train(tmp_path, data_dir, "optimizer.lr=1e30", "optimizer=sgd", "checkpoint.every_n_steps=1")
     assert proc.returncode == 3, proc.stderr[-2000:]
@@ -28,15 +32,12 @@ def test_resident_data_trains_the_same_weights(reference, tmp_path, data_dir):  
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = only_run(tmp_path)
     assert run.name == reference.name  # an execution setting: the same run directory name
-    ours, theirs = final_weights(run), final_weights(reference)
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert same_weights(final_weights(run), final_weights(reference))
 
 
 def same_state(ours: dict, theirs: dict) -> bool:
     """The same weights and optimizer state, tensor for tensor."""
-    weights = ours["state_dict"].keys() == theirs["state_dict"].keys() and all(
-        torch.equal(ours["state_dict"][k], theirs["state_dict"][k]) for k in theirs["state_dict"]
-    )
+    weights = same_weights(ours["state_dict"], theirs["state_dict"])
     mine, ref = ours["optimizer_states"][0]["state"], theirs["optimizer_states"][0]["state"]
     moments = mine.keys() == ref.keys() and all(
         torch.equal(mine[i][k], ref[i][k]) for i in ref for k in ref[i] if torch.is_tensor(ref[i][k])
@@ -62,5 +63,4 @@ def test_run_killed_with_background_checkpoints_resumes_bit_identical(reference,
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     resumed = train(tmp_path, data_dir, "checkpoint.background=true")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    ours, theirs = final_weights(only_run(tmp_path)), final_weights(reference)
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert same_weights(final_weights(only_run(tmp_path)), final_weights(reference))
