@@ -64,3 +64,20 @@ def test_run_killed_with_background_checkpoints_resumes_bit_identical(reference,
     resumed = train(tmp_path, data_dir, "checkpoint.background=true")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert same_weights(final_weights(only_run(tmp_path)), final_weights(reference))
+
+
+def test_python_generator_state_round_trips_as_one_tensor_and_from_older_checkpoints():
+    import random
+
+    from fwtk_lab.runs.latest_checkpoint import rng_states, set_rng_states
+
+    random.seed(7)
+    state = rng_states()
+    assert isinstance(state["python"][1], torch.Tensor)  # pickled as one object, not 625
+    expected = [random.random() for _ in range(5)]
+    set_rng_states(state)
+    assert [random.random() for _ in range(5)] == expected
+    version, internal, gauss = state["python"]
+    older = {**state, "python": [version, internal.tolist(), gauss]}  # as checkpoints before held it
+    set_rng_states(older)
+    assert [random.random() for _ in range(5)] == expected

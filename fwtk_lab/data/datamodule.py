@@ -220,6 +220,8 @@ class FontDataModule(pl.LightningDataModule):
         return self._on_device
 
     def train_dataloader(self) -> DataLoader:
+        if not self.resident and self.store is not None:
+            self.store.map_pages()  # a first epoch's rows without a page fault each
         return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

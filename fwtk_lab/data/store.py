@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import time
@@ -51,6 +52,16 @@ class Store:
     @property
     def num_phrases(self) -> int:
         return int(self.manifest["num_phrases"])
+
+    def map_pages(self) -> bool:
+        """Map every page of the images into this process (one read per 4 KiB page: ~40 ms for 442 MB in the page
+        cache), so that a first epoch's random rows do not each take a page fault (~1 us a row, 0.2 ms a batch of
+        128). Skipped (False) for an array larger than a quarter of this machine's memory."""
+        flat = np.asarray(self.images).reshape(-1)
+        if flat.nbytes > os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4:
+            return False
+        int(flat[:: mmap.PAGESIZE].sum(dtype=np.int64))  # the read is what maps each page
+        return True
 
     def phrases(self) -> list[str]:
         path = self.root / "phrases.json"

@@ -85,6 +85,7 @@ class Preemption(Checkpoint):
             return  # SLURM's repeat of the same signal
         first = self.received is None
         self.received = signum
+        vars(self).pop("on_train_batch_end", None)  # the per-step check, if it was off, stops at this step's end
         if first and self.training:
             return  # every rank stops at the end of the same step
         if first and self.tested:  # the run ends as it is; a next run in this process (a sweep's) stops at its start
@@ -98,10 +99,13 @@ class Preemption(Checkpoint):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
         self.training = True
+        if trainer.world_size == 1 and self.received is None:
+            self.on_train_batch_end = None  # Lightning skips it (~3 us a step) until _handle puts it back
         self.install()  # after Lightning registered its handlers at the start of fit
 
     def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
         self.training = False
+        vars(self).pop("on_train_batch_end", None)
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
         self.training = False

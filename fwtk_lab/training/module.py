@@ -79,8 +79,19 @@ class FontClassifier(pl.LightningModule):
         self.train_totals.update(loss, logits, labels, self.global_step)
         if self.logging_step():  # these steps read the device anyway: the losses since the last are checked
             self.train_totals.check()
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+            self.log_step({"train/loss_step": loss})
         return loss
+
+    def log_step(self, values: dict[str, torch.Tensor]) -> None:
+        """This step's values, read once, to the loggers and the progress bar (as Lightning's ThroughputMonitor logs
+        its own). `self.log` would keep them in Lightning's results, which read them back at every later step of
+        the epoch for the bar: 10-20 us a step here, and on a GPU a host sync every step."""
+        trainer = self._trainer
+        if trainer is None:
+            return
+        values = {name: float(v.detach()) for name, v in values.items()}
+        trainer.progress_bar_metrics.update(values)  # the dict the bars read
+        trainer._logger_connector.log_metrics(values)  # at this step's logging step number, with the epoch
 
     def logging_step(self) -> bool:
         """Whether this training step's logged values reach the loggers (every trainer.log_every_n_steps):

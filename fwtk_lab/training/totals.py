@@ -38,9 +38,8 @@ class TrainTotals(nn.Module):
         self.register_buffer("loss_sum", torch.zeros((), dtype=torch.float64))  # sum of loss x batch size
         self.register_buffer("correct", torch.zeros((), dtype=torch.int64))
         self.register_buffer("seen", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("recent", torch.zeros(window), persistent=False)  # loss of step s at s % window
-        self.checked = -1  # the last step whose loss was checked
-        self.latest = -1  # the last step whose loss was recorded
+        self.window = window
+        self.unchecked: dict[int, torch.Tensor] = {}  # step -> its loss, since the last check
 
     def reset(self) -> None:
         for t in (self.loss_sum, self.correct, self.seen):
@@ -49,26 +48,23 @@ class TrainTotals(nn.Module):
     def update(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, step: int) -> None:
         loss = loss.detach()
         self.loss_sum.add_(loss, alpha=labels.numel())
-        self.correct.add_((logits.detach().argmax(1) == labels).sum())
+        self.correct.add_((logits.argmax(1) == labels).sum())  # argmax: no gradient, nothing to detach
         self.seen.add_(labels.numel())
-        if step - self.checked > len(self.recent):  # the window is full: check it before overwriting
+        if len(self.unchecked) >= self.window:  # full: checked before it holds more
             self.check()
-        self.recent[step % len(self.recent)] = loss
-        self.latest = step
+        self.unchecked[step] = loss
 
     def check(self) -> None:
         """Raise NonFiniteLoss naming the first step since the last check whose loss was NaN or infinite."""
-        first, last = max(self.checked + 1, self.latest - len(self.recent) + 1), self.latest
-        self.checked = last
-        if first > last:
+        if not self.unchecked:
             return
-        steps = torch.arange(first, last + 1, device=self.recent.device)
-        losses = self.recent[steps % len(self.recent)]
+        steps, losses = list(self.unchecked), torch.stack(list(self.unchecked.values()))
+        self.unchecked.clear()
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             at = int(bad[0, 0])
             raise NonFiniteLoss(
-                f"the training loss is {float(losses[at])} at step {int(steps[at])}; lower optimizer.lr or check the data"
+                f"the training loss is {float(losses[at])} at step {steps[at]}; lower optimizer.lr or check the data"
             )
 
     def compute(self, reduce=None) -> tuple[torch.Tensor, torch.Tensor]:
