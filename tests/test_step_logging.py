@@ -18,24 +18,13 @@ from conftest import compose_train
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from test_per_step import Logged
 
 from fwtk_lab.data.datamodule import FontDataModule
 from fwtk_lab.data.store import open_store
 from fwtk_lab.runs.preemption import Preemption
 from fwtk_lab.training.module import FontClassifier
 from fwtk_lab.training.tensorboard import TensorBoard
-
-
-class Logged(pl.loggers.CSVLogger):
-    """Keeps every logged dict (step, metrics)."""
-
-    def __init__(self, root):
-        super().__init__(root)
-        self.seen: list[tuple[int, dict]] = []
-
-    def log_metrics(self, metrics, step=None):
-        self.seen.append((step, dict(metrics)))
-        super().log_metrics(metrics, step)
 
 
 class HostReads(pl.Callback):
@@ -140,10 +129,15 @@ def test_tensorboard_writes_each_steps_scalars_as_one_event_at_the_flush(tmp_pat
         tb.log_metrics({"train/bad": "high"}, step=10)
 
 
+def faults() -> int:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt + usage.ru_majflt
+
+
 def faults_taking(images: np.ndarray, rows: np.ndarray, out: np.ndarray) -> int:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    before = faults()
     np.take(images, rows, axis=0, out=out)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return faults() - before
 
 
 def test_mapped_pages_take_no_page_fault_in_a_first_pass(tiny_store):
