@@ -140,7 +140,7 @@ def faults_taking(images: np.ndarray, rows: np.ndarray, out: np.ndarray) -> int:
     return faults() - before
 
 
-def test_mapped_pages_take_no_page_fault_in_a_first_pass(tiny_store):
+def test_mapped_pages_take_no_page_fault_in_a_first_pass(tiny_store, monkeypatch):
     root = tiny_store.root
     rows = np.arange(0, len(tiny_store.images), 3)
     out = np.ones((len(rows), *tiny_store.images.shape[1:]), dtype=np.uint8)  # touched: its pages exist
@@ -150,6 +150,9 @@ def test_mapped_pages_take_no_page_fault_in_a_first_pass(tiny_store):
     assert mapped.map_pages()
     assert faults_taking(mapped.images, rows, out) <= 1
     np.testing.assert_array_equal(out, np.asarray(cold.images)[rows])
+    small = open_store(root)
+    monkeypatch.setattr(os, "sysconf", lambda name: 16)  # a machine of 256 bytes: the file is left to the faults
+    assert not small.map_pages()
 
 
 def test_preemptions_per_step_check_is_off_until_a_signal_comes():

@@ -58,7 +58,11 @@ class Store:
         cache), so that a first epoch's random rows do not each take a page fault (~1 us a row, 0.2 ms a batch of
         128). Skipped (False) for an array larger than a quarter of this machine's memory."""
         flat = np.asarray(self.images).reshape(-1)
-        if flat.nbytes > os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4:
+        try:
+            memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows): left to the page faults
+            return False
+        if flat.nbytes > memory // 4:
             return False
         int(flat[:: mmap.PAGESIZE].sum(dtype=np.int64))  # the read is what maps each page
         return True
