@@ -110,7 +110,8 @@ def test_tensorboard_writes_each_steps_scalars_as_one_event_at_the_flush(tmp_pat
     tb.log_metrics({"pair": {"a": 1.0, "b": 2.0}}, step=7)  # a dict: Lightning's add_scalars
     tb.save()  # what Lightning calls after each logging step: within save_every_s no scalar is written
     assert events_with(tmp_path / "tb", "train/loss_step") == []
-    tb.flush()
+    tb.flush()  # before each checkpoint: the scalars, and Lightning's save (hparams.yaml)
+    assert (tmp_path / "tb" / "hparams.yaml").is_file()
     events = events_with(tmp_path / "tb", "train/loss_step")
     assert [(e.step, sorted(v.tag for v in e.summary.value)) for e in events] == [
         (3, ["epoch", "train/loss_step", "train/samples"]),

@@ -59,16 +59,14 @@ class TensorBoard(TensorBoardLogger):
             writer.add_summary(Summary(value=values), step, wall_time)
 
     def save(self) -> None:
-        """Lightning's save (the event file and hparams.yaml), at most every save_every_s."""
         if time.monotonic() - self._saved >= self.save_every_s:
-            self.write_kept()
-            super().save()
-            self._saved = time.monotonic()
+            self.flush()
 
     def flush(self) -> None:
-        """Write the kept scalars and the queued events to the event file now."""
+        """Write the kept scalars, the queued events and hparams.yaml (Lightning's save) now."""
         self.write_kept()
-        self.experiment.flush()
+        super().save()
+        self._saved = time.monotonic()
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
