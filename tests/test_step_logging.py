@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -41,8 +42,6 @@ class HostReads(pl.Callback):
         counter = self
 
         def item(tensor):
-            import sys
-
             if "torch/optim" not in sys._getframe(1).f_code.co_filename:
                 counter.count += 1
             return counter.original(tensor)

@@ -10,7 +10,7 @@ from torchmetrics import MeanMetric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from fwtk_lab.core.errors import ResumeError
-from fwtk_lab.models.build import build_slicer_and_encoder, logits
+from fwtk_lab.models import build
 from fwtk_lab.training.calibration import Calibration, ece, fit_temperature
 from fwtk_lab.training.losses import get as get_loss
 from fwtk_lab.training.totals import TrainTotals, from_legacy
@@ -34,7 +34,7 @@ class FontClassifier(pl.LightningModule):
         self.save_hyperparameters(logger=False)  # hparams go to TensorBoard once, with final metrics
         self.cfg = OmegaConf.create(cfg)
         self.classes = list(classes)
-        self.slicer, self.encoder = build_slicer_and_encoder(self.cfg, len(self.classes), image_shape)
+        self.slicer, self.encoder = build.build_slicer_and_encoder(self.cfg, len(self.classes), image_shape)
         n = len(self.classes)
         self.train_totals = TrainTotals()  # the training loss and accuracy: on the device, no sync a step
         self.metrics = torch.nn.ModuleDict(
@@ -56,7 +56,7 @@ class FontClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Float images (B, 1, H, W) in [0, 1] -> logits (B, classes) (in chunks on the CPU: models/build.py)."""
-        return logits(self.slicer, self.encoder, images)
+        return build.logits(self.slicer, self.encoder, images)
 
     def step(self, batch, stage: str) -> torch.Tensor:
         images, labels = batch
@@ -94,8 +94,8 @@ class FontClassifier(pl.LightningModule):
         trainer._logger_connector.log_metrics(values)  # at this step's logging step number, with the epoch
 
     def logging_step(self) -> bool:
-        """Whether this training step's logged values reach the loggers (every trainer.log_every_n_steps):
-        `self.log` costs a few percent of a small model's step, so the other steps skip it."""
+        """Whether this training step's logged values reach the loggers (every trainer.log_every_n_steps): only
+        these steps read the loss from the device and log it (log_step)."""
         trainer = self._trainer
         return trainer is None or bool(trainer.fast_dev_run) or trainer._logger_connector.should_update_logs
 
